@@ -9,13 +9,14 @@
  *  2. Each piece is looked up whole in the rank table (most English pieces are one token).
  *  3. Otherwise it is byte-pair merged as tiktoken does: repeatedly merge the adjacent pair
  *     whose concatenation has the lowest rank, leftmost on ties.  Short pieces use tiktoken's
- *     own scan (fast for tiny n); long ones a min-heap keyed (rank, position) over a linked
- *     list of parts, which performs the same merges in the same order in O(n log n) where
- *     tiktoken is O(n^2).
+ *     own scan (fast for tiny n); long ones a queue of per-rank position buckets over a
+ *     linked list of parts, which performs the same merges in the same order in near-linear
+ *     time where tiktoken is O(n^2).
  *
  * The rank table is an open-addressing hash of token bytes -> rank, built once per encoding
- * from the vocabulary compiled into the binary (router/gen/gen_vocab.py).  Each slot packs
- * a 32-bit hash tag and rank+1 in one uint64 so most misses never touch the token bytes. */
+ * from the vocabulary compiled into the binary (router/gen/gen_vocab.py).  A slot holds the
+ * token's first 8 bytes and a 38-bit hash tag, so a lookup is usually one cache line; all
+ * 2-byte tokens also sit in a 64K direct table for the merge loop's first pass. */
 #include "bpe.h"
 
 #include "bpe_unicode.h"
@@ -41,10 +42,11 @@ struct tg_bpe {
     const uint32_t *off;
     const unsigned char *blob;
     split_fn split;
-    uint64_t *slots; /* (tag << 32) | (rank + 1); 0 = empty */
+    struct tg_bpe_slot *slots; /* open addressing, linear probing */
     uint32_t mask;
     uint32_t max_len; /* longest token, bytes */
     uint32_t byte_rank[256];
+    uint32_t *pair_rank; /* [b0 << 8 | b1]: rank of every 2-byte token, else NONE */
 };
 
 /* Where ids go: counted always, stored when ids != NULL. */
@@ -56,25 +58,63 @@ typedef struct {
 
 /* ---------------------------------------------------------------- rank table */
 
-static inline uint64_t hash_bytes(const unsigned char *p, size_t n)
+/* The first min(n, 8) bytes of p as a little-endian word, zero-padded; n >= 1.  Reads
+ * only p[0..n). */
+static inline uint64_t load_word(const unsigned char *p, size_t n)
 {
-    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
-    while (n >= 8) {
+    if (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-        p += 8;
-        n -= 8;
+        return w;
     }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0x94D049BB133111EBull;
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return (uint64_t)lo | (uint64_t)hi << (8 * (n - 4));
     }
-    h ^= h >> 29;
+    return (uint64_t)p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) |
+           (uint64_t)p[n - 1] << (8 * (n - 1));
+}
+
+static inline uint64_t mix(uint64_t h)
+{
+    h ^= h >> 32;
     h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
+    h *= 0x94D049BB133111EBull;
     return h ^ (h >> 32);
+}
+
+/* Hash of p[0..n) given w = load_word(p, n). */
+static inline uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t w)
+{
+    uint64_t h = (w ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull)) * 0xD6E8FEB86659FD93ull;
+    for (size_t i = 8; i < n; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + (i + 8 <= n ? i : n - 8), 8);
+        h = (h ^ x) * 0xD6E8FEB86659FD93ull;
+        h ^= h >> 31;
+    }
+    return mix(h);
+}
+
+/* A slot holds the token's first 8 bytes and a meta word packing a 38-bit hash tag, the
+ * length (<= 255) and the rank (< 2^18): most probes settle inside the slot's cache line,
+ * and only tokens longer than 8 bytes read the vocabulary to compare the rest. */
+#define SLOT_RANK_BITS 18
+#define SLOT_LEN_SHIFT SLOT_RANK_BITS
+#define SLOT_TAG_SHIFT (SLOT_RANK_BITS + 8)
+#define SLOT_KEY_MASK (~(uint64_t)0 << SLOT_LEN_SHIFT)
+
+struct tg_bpe_slot {
+    uint64_t word; /* load_word(token) */
+    uint64_t meta; /* tag << 26 | length << 18 | rank; 0 = empty */
+};
+
+static inline uint64_t slot_key(uint64_t h, size_t n)
+{
+    return (h >> SLOT_TAG_SHIFT) << SLOT_TAG_SHIFT | (uint64_t)n << SLOT_LEN_SHIFT;
 }
 
 /* Rank of the token with bytes p[0..n), or TG_BPE_NONE. */
@@ -82,19 +122,27 @@ static inline uint32_t rank_of(const tg_bpe *b, const unsigned char *p, size_t n
 {
     if (n > b->max_len)
         return TG_BPE_NONE;
-    uint64_t h = hash_bytes(p, n);
-    uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & b->mask;
+    if (n == 2)
+        return b->pair_rank[p[0] << 8 | p[1]];
+    uint64_t w = load_word(p, n), h = hash_bytes(p, n, w), key = slot_key(h, n);
+    uint32_t i = (uint32_t)h & b->mask;
     for (;;) {
-        uint64_t s = b->slots[i];
-        if (s == 0)
+        const struct tg_bpe_slot *s = &b->slots[i];
+        if (s->meta == 0)
             return TG_BPE_NONE;
-        if ((uint32_t)(s >> 32) == tag) {
-            uint32_t r = (uint32_t)s - 1;
-            if (b->off[r + 1] - b->off[r] == n && memcmp(b->blob + b->off[r], p, n) == 0)
+        if ((s->meta & SLOT_KEY_MASK) == key && s->word == w) {
+            uint32_t r = (uint32_t)(s->meta & ((1u << SLOT_RANK_BITS) - 1));
+            if (n <= 8 || memcmp(b->blob + b->off[r] + 8, p + 8, n - 8) == 0)
                 return r;
         }
         i = (i + 1) & b->mask;
     }
+}
+
+static void out_of_memory(void)
+{
+    fputs("tollgate: out of memory building the tokenizer table\n", stderr);
+    abort();
 }
 
 static void build_table(tg_bpe *b)
@@ -103,19 +151,24 @@ static void build_table(tg_bpe *b)
     while (size < b->count * 5 / 2)
         size <<= 1;
     b->slots = calloc(size, sizeof *b->slots);
-    if (!b->slots) {
-        fputs("tollgate: out of memory building the tokenizer table\n", stderr);
-        abort();
-    }
+    b->pair_rank = malloc(65536 * sizeof *b->pair_rank);
+    if (!b->slots || !b->pair_rank || b->count > (1u << SLOT_RANK_BITS))
+        out_of_memory();
     b->mask = size - 1;
+    for (uint32_t i = 0; i < 65536; i++)
+        b->pair_rank[i] = TG_BPE_NONE;
     for (uint32_t r = 0; r < b->count; r++) {
         const unsigned char *p = b->blob + b->off[r];
         size_t n = b->off[r + 1] - b->off[r];
-        uint64_t h = hash_bytes(p, n);
+        if (n == 0 || n > 255)
+            out_of_memory(); /* impossible for the committed vocabularies */
+        uint64_t w = load_word(p, n), h = hash_bytes(p, n, w);
         uint32_t i = (uint32_t)h & b->mask;
-        while (b->slots[i])
+        while (b->slots[i].meta)
             i = (i + 1) & b->mask;
-        b->slots[i] = (h & 0xFFFFFFFF00000000ull) | (uint64_t)(r + 1);
+        b->slots[i] = (struct tg_bpe_slot){w, slot_key(h, n) | r};
+        if (n == 2)
+            b->pair_rank[p[0] << 8 | p[1]] = r;
         if (n > b->max_len)
             b->max_len = (uint32_t)n;
     }
@@ -274,15 +327,15 @@ static size_t spaces(const unsigned char *s, size_t n, size_t i)
     return last;                 /* \s+(?!\S): leave the last space to the next piece */
 }
 
-/* " ?[^\s\p{L}\p{N}]+" then a run of bytes from `tail` (e.g. "\r\n"), at i; 0 if no match. */
-static size_t punct(const unsigned char *s, size_t n, size_t i, const char *tail)
+/* " ?[^\s\p{L}\p{N}]+" then a run of \r, \n (and '/' when `slash`), at i; 0 if no match. */
+static size_t punct(const unsigned char *s, size_t n, size_t i, int slash)
 {
     size_t j = i + (s[i] == ' ');
     unsigned len;
     if (j >= n || (class_at(s, n, j, &len) & (TG_UC_WS | TG_UC_L | TG_UC_N)))
         return 0;
     j = run_other(s, n, j);
-    while (j < n && s[j] && strchr(tail, s[j]))
+    while (j < n && (s[j] == '\r' || s[j] == '\n' || (slash && s[j] == '/')))
         j++;
     return j;
 }
@@ -311,7 +364,7 @@ static size_t split_cl100k(const unsigned char *s, size_t n, size_t i)
     }
     if (f0 & TG_UC_N)
         return numbers(s, n, i);
-    if ((e = punct(s, n, i, "\r\n")))
+    if ((e = punct(s, n, i, 0)))
         return e;
     return spaces(s, n, i);
 }
@@ -372,7 +425,7 @@ static size_t split_o200k(const unsigned char *s, size_t n, size_t i)
         return with_contraction(s, n, e);
     if (f0 & TG_UC_N)
         return numbers(s, n, i);
-    if ((e = punct(s, n, i, "\r\n/")))
+    if ((e = punct(s, n, i, 1)))
         return e;
     return spaces(s, n, i);
 }
@@ -675,7 +728,7 @@ static void init_cl100k(void)
 {
     tg_bpe *b = &encodings[TG_BPE_CL100K];
     *b = (tg_bpe){"cl100k_base", tg_vocab_cl100k_base_count, tg_vocab_cl100k_base_off,
-                  tg_vocab_cl100k_base_blob, split_cl100k, NULL, 0, 0, {0}};
+                  tg_vocab_cl100k_base_blob, split_cl100k, NULL, 0, 0, {0}, NULL};
     build_table(b);
 }
 
@@ -683,7 +736,7 @@ static void init_o200k(void)
 {
     tg_bpe *b = &encodings[TG_BPE_O200K];
     *b = (tg_bpe){"o200k_base", tg_vocab_o200k_base_count, tg_vocab_o200k_base_off,
-                  tg_vocab_o200k_base_blob, split_o200k, NULL, 0, 0, {0}};
+                  tg_vocab_o200k_base_blob, split_o200k, NULL, 0, 0, {0}, NULL};
     build_table(b);
 }
 

@@ -43,7 +43,7 @@ for i, line in enumerate(open("tests/data/tokenizer/corpus.jsonl", encoding="utf
         open(os.path.join(out, f"bpe{i}"), "wb").write(json.loads(line).encode("utf-8")[:4096])
 PY
 for f in build-fuzz/tests/fuzz/fuzz_*; do
-  [ -x "$f" ] || continue
+  [ -f "$f" ] && [ -x "$f" ] || continue
   name=$(basename "$f")
   dir="$seeds/$name"
   mkdir -p "$dir"

@@ -1,0 +1,199 @@
+/* `tollgate keys`: create, list and revoke virtual keys (SPEC.md).
+ *
+ * `create` prints the new secret alone on stdout, once, and a line about the key (id,
+ * team, prefix) on stderr; the secret's buffer is wiped right after.  Nothing else ever
+ * sees the secret: `list` shows id, team, label, prefix, budget and times, never the
+ * secret or its hash.  `revoke` of a key that already is revoked changes nothing and
+ * succeeds (it says so on stderr), so scripts can repeat it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "proxy/cmd_store.h"
+#include "quotas/money.h"
+
+#define WHO "tollgate keys"
+
+static const char usage_text[] =
+    "usage: tollgate keys create --team NAME [--name LABEL] [--budget-usd X]\n"
+    "       tollgate keys list [--team NAME] [--format table|json]\n"
+    "       tollgate keys revoke ID\n"
+    "       (each also takes --config FILE)\n"
+    "\n"
+    "Virtual keys, the bearer tokens applications send instead of a provider key.\n"
+    "  create   makes a key for team NAME and prints its secret alone on stdout: this is\n"
+    "           the only time it is shown (only its SHA-256 hash is stored)\n"
+    "           --name LABEL     a label, at most 128 printable ASCII characters\n"
+    "           --budget-usd X   the key's own spend limit per team period, in USD\n"
+    "  list     the keys (of team NAME), revoked ones included: id, team, label, the\n"
+    "           secret's first characters, budget, creation and revocation times\n"
+    "  revoke   makes key ID stop working at once\n"
+    "  --config FILE  the configuration whose \"store\" names the store (else the\n"
+    "                 environment variable TOLLGATE_STORE, else sqlite:./var/tollgate.db)\n";
+
+/* Prints the store's message for its last failure, closes the store, returns 1. */
+static int store_error(tg_store *st)
+{
+    fprintf(stderr, WHO ": %s\n", tg_store_errmsg(st));
+    tg_store_close(st);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- create */
+
+static int key_create(int argc, char **argv)
+{
+    const char *team = NULL, *label = NULL, *budget = NULL, *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--team", &team},
+                               {"--name", &label},
+                               {"--budget-usd", &budget},
+                               {"--config", &config},
+                               {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " create", usage_text);
+    if (rc >= 0)
+        return rc;
+    if (!team) {
+        fprintf(stderr, WHO " create: --team is required\n%s", usage_text);
+        return 2;
+    }
+    int64_t nusd = TG_STORE_UNLIMITED;
+    if (budget && tg_cli_money_arg(WHO, "--budget-usd", budget, true, &nusd))
+        return 1;
+    tg_store *st;
+    tg_key k;
+    char secret[TG_KEY_SECRET_SIZE];
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    if (tg_store_key_create(st, team, label, nusd, secret, sizeof secret, &k) != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    printf("%s\n", secret);
+    rc = tg_cli_finish(WHO);
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (rc == 0)
+        fprintf(stderr, "created key %s for team '%s' (prefix %s); the secret is not shown "
+                        "again\n", k.id, k.team, k.prefix);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- list */
+
+static void key_row(const void *rows, size_t i, char cells[][TG_CLI_CELL_SIZE])
+{
+    const tg_key *k = (const tg_key *)rows + i;
+    snprintf(cells[0], TG_CLI_CELL_SIZE, "%s", k->id);
+    snprintf(cells[1], TG_CLI_CELL_SIZE, "%s", k->team);
+    snprintf(cells[2], TG_CLI_CELL_SIZE, "%s", k->name[0] ? k->name : "-");
+    snprintf(cells[3], TG_CLI_CELL_SIZE, "%s", k->prefix);
+    tg_cli_money_text(k->budget_nusd, cells[4], TG_CLI_CELL_SIZE);
+    snprintf(cells[5], TG_CLI_CELL_SIZE, "%s", k->created_at);
+    snprintf(cells[6], TG_CLI_CELL_SIZE, "%s", k->revoked_at[0] ? k->revoked_at : "-");
+}
+
+static cJSON *key_json(const tg_key *k)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && tg_cli_json_add(o, "id", tg_cli_json_text(k->id, false)) &&
+        tg_cli_json_add(o, "team", tg_cli_json_text(k->team, false)) &&
+        tg_cli_json_add(o, "name", tg_cli_json_text(k->name, true)) &&
+        tg_cli_json_add(o, "prefix", tg_cli_json_text(k->prefix, false)) &&
+        tg_cli_json_add(o, "budget_usd", tg_cli_json_money(k->budget_nusd)) &&
+        tg_cli_json_add(o, "created_at", tg_cli_json_text(k->created_at, false)) &&
+        tg_cli_json_add(o, "revoked_at", tg_cli_json_text(k->revoked_at, true)))
+        return o;
+    cJSON_Delete(o);
+    return NULL;
+}
+
+static int print_keys_json(const tg_key *keys, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = key_json(&keys[i]);
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    return tg_cli_print_json(WHO, arr);
+}
+
+static int key_list(int argc, char **argv)
+{
+    static const char *const head[] = {"ID",         "TEAM",    "NAME",   "PREFIX",
+                                       "BUDGET_USD", "CREATED", "REVOKED"};
+    const char *team = NULL, *format = NULL, *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {
+        {"--team", &team}, {"--format", &format}, {"--config", &config}, {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " list", usage_text);
+    bool json;
+    if (rc >= 0)
+        return rc;
+    if (tg_cli_format_arg(WHO, format, &json) != 0)
+        return 1;
+    tg_store *st;
+    tg_key *keys;
+    size_t n;
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    if (tg_store_key_list(st, team, &keys, &n) != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    rc = 0;
+    if (json)
+        rc = print_keys_json(keys, n);
+    else
+        tg_cli_print_table(stdout, 7, head, keys, n, key_row);
+    free(keys);
+    return rc != 0 ? rc : tg_cli_finish(WHO);
+}
+
+/* ---------------------------------------------------------------- revoke */
+
+static int key_revoke(int argc, char **argv)
+{
+    const char *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--config", &config}, {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " revoke", usage_text);
+    if (rc >= 0)
+        return rc;
+    tg_store *st;
+    tg_key k;
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    rc = tg_store_key_revoke(st, pos[0], &k);
+    if (rc == TG_STORE_REVOKED) {
+        fprintf(stderr, WHO ": key '%s' was already revoked at %s\n", k.id, k.revoked_at);
+        tg_store_close(st);
+        return 0;
+    }
+    if (rc != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    printf("revoked key %s (team '%s') at %s\n", k.id, k.team, k.revoked_at);
+    return tg_cli_finish(WHO);
+}
+
+int tg_cmd_keys(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } actions[] = {{"create", key_create}, {"list", key_list}, {"revoke", key_revoke}};
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
+        if (!strcmp(argv[1], actions[i].name))
+            return actions[i].run(argc - 1, argv + 1);
+    fprintf(stderr, WHO ": unknown action '%s'\n%s", argv[1], usage_text);
+    return 2;
+}

@@ -1,0 +1,223 @@
+/* `tollgate teams`: add, list and change teams and their hard budgets (SPEC.md).
+ *
+ * Each action parses its arguments (tg_cli_parse), checks every value before touching the
+ * store (bad money, counts, periods and names are user errors, exit 1, naming the flag),
+ * opens the store named by --config / TOLLGATE_STORE / the default, and makes one store
+ * call.  The store writes the user-facing messages for its own refusals ("team 'x'
+ * already exists", "no team 'x'"); they are printed as "tollgate teams: MESSAGE". */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/cmd_store.h"
+#include "quotas/money.h"
+
+#define WHO "tollgate teams"
+#define TOKENS_TEXT_SIZE 24
+
+static const char usage_text[] =
+    "usage: tollgate teams add NAME [--budget-usd X] [--period day|week|month] [--tokens N]\n"
+    "       tollgate teams list [--format table|json]\n"
+    "       tollgate teams set NAME [--budget-usd X|none] [--period P] [--tokens N|none]\n"
+    "       (each also takes --config FILE)\n"
+    "\n"
+    "Teams and their hard budgets.  NAME is 1-64 characters from A-Z a-z 0-9 _ . -.\n"
+    "  --budget-usd X   spend limit per period in USD, up to 9 decimals (\"none\": no limit)\n"
+    "  --tokens N       token limit per period (\"none\": no limit)\n"
+    "  --period P       the calendar period (UTC) the limits apply to: day, week or month\n"
+    "                   (default month)\n"
+    "  --format F       list as a table (default) or as a JSON array\n"
+    "  --config FILE    the configuration whose \"store\" names the store (else the\n"
+    "                   environment variable TOLLGATE_STORE, else sqlite:./var/tollgate.db)\n";
+
+static int period_arg(const char *val, tg_period *p)
+{
+    if (tg_store_period_parse(val, p) == 0)
+        return 0;
+    fprintf(stderr, WHO ": --period: unknown period '%s' (day, week, month)\n", val);
+    return 1;
+}
+
+static void tokens_text(int64_t n, char *buf, size_t size)
+{
+    if (n == TG_STORE_UNLIMITED)
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%" PRId64, n);
+}
+
+/* "team 'ml': budget 100.00 USD, tokens -, period month" after `verb`. */
+static void describe(const char *verb, const tg_team *t)
+{
+    char money[TG_MONEY_FMT_SIZE], tokens[TOKENS_TEXT_SIZE];
+    tg_cli_money_text(t->budget_nusd, money, sizeof money);
+    tokens_text(t->budget_tokens, tokens, sizeof tokens);
+    printf("%s team '%s': budget %s%s, tokens %s, period %s\n", verb, t->name,
+           t->budget_nusd == TG_STORE_UNLIMITED ? "none" : money,
+           t->budget_nusd == TG_STORE_UNLIMITED ? "" : " USD",
+           t->budget_tokens == TG_STORE_UNLIMITED ? "none" : tokens,
+           tg_store_period_name(t->period));
+}
+
+/* Prints the store's message for its last failure, closes the store, returns 1. */
+static int store_error(tg_store *st)
+{
+    fprintf(stderr, WHO ": %s\n", tg_store_errmsg(st));
+    tg_store_close(st);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- add */
+
+static int team_add(int argc, char **argv)
+{
+    const char *budget = NULL, *period = NULL, *tokens = NULL, *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--budget-usd", &budget}, {"--period", &period},
+                               {"--tokens", &tokens},     {"--config", &config},
+                               {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " add", usage_text);
+    if (rc >= 0)
+        return rc;
+    tg_team t = {.budget_nusd = TG_STORE_UNLIMITED, .budget_tokens = TG_STORE_UNLIMITED,
+                 .period = TG_PERIOD_DEFAULT};
+    if (!tg_store_team_name_valid(pos[0])) {
+        fprintf(stderr, WHO ": invalid team name '%.*s': use 1-%d characters from "
+                        "A-Z a-z 0-9 _ . -\n", TG_TEAM_NAME_MAX + 8, pos[0], TG_TEAM_NAME_MAX);
+        return 1;
+    }
+    snprintf(t.name, sizeof t.name, "%s", pos[0]);
+    if ((budget && tg_cli_money_arg(WHO, "--budget-usd", budget, true, &t.budget_nusd)) ||
+        (tokens && tg_cli_count_arg(WHO, "--tokens", tokens, true, &t.budget_tokens)) ||
+        (period && period_arg(period, &t.period)))
+        return 1;
+    tg_store *st;
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    if (tg_store_team_add(st, &t) != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    describe("added", &t);
+    return tg_cli_finish(WHO);
+}
+
+/* ---------------------------------------------------------------- list */
+
+static void team_row(const void *rows, size_t i, char cells[][TG_CLI_CELL_SIZE])
+{
+    const tg_team *t = (const tg_team *)rows + i;
+    snprintf(cells[0], TG_CLI_CELL_SIZE, "%s", t->name);
+    tg_cli_money_text(t->budget_nusd, cells[1], TG_CLI_CELL_SIZE);
+    tokens_text(t->budget_tokens, cells[2], TG_CLI_CELL_SIZE);
+    snprintf(cells[3], TG_CLI_CELL_SIZE, "%s", tg_store_period_name(t->period));
+    snprintf(cells[4], TG_CLI_CELL_SIZE, "%s", t->created_at);
+}
+
+static cJSON *team_json(const tg_team *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && tg_cli_json_add(o, "name", tg_cli_json_text(t->name, false)) &&
+        tg_cli_json_add(o, "budget_usd", tg_cli_json_money(t->budget_nusd)) &&
+        tg_cli_json_add(o, "budget_tokens", tg_cli_json_count(t->budget_tokens)) &&
+        tg_cli_json_add(o, "period", tg_cli_json_text(tg_store_period_name(t->period), false)) &&
+        tg_cli_json_add(o, "created_at", tg_cli_json_text(t->created_at, false)))
+        return o;
+    cJSON_Delete(o);
+    return NULL;
+}
+
+static int print_teams_json(const tg_team *teams, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = team_json(&teams[i]);
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    return tg_cli_print_json(WHO, arr);
+}
+
+static int team_list(int argc, char **argv)
+{
+    static const char *const head[] = {"NAME", "BUDGET_USD", "TOKENS", "PERIOD", "CREATED"};
+    const char *format = NULL, *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--format", &format}, {"--config", &config}, {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " list", usage_text);
+    bool json;
+    if (rc >= 0)
+        return rc;
+    if (tg_cli_format_arg(WHO, format, &json) != 0)
+        return 1;
+    tg_store *st;
+    tg_team *teams;
+    size_t n;
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    if (tg_store_team_list(st, &teams, &n) != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    rc = 0;
+    if (json)
+        rc = print_teams_json(teams, n);
+    else
+        tg_cli_print_table(stdout, 5, head, teams, n, team_row);
+    free(teams);
+    return rc != 0 ? rc : tg_cli_finish(WHO);
+}
+
+/* ---------------------------------------------------------------- set */
+
+static int team_set(int argc, char **argv)
+{
+    const char *budget = NULL, *period = NULL, *tokens = NULL, *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--budget-usd", &budget}, {"--period", &period},
+                               {"--tokens", &tokens},     {"--config", &config},
+                               {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " set", usage_text);
+    if (rc >= 0)
+        return rc;
+    if (!budget && !period && !tokens) {
+        fprintf(stderr, WHO " set: nothing to change (give --budget-usd, --tokens or "
+                        "--period)\n%s", usage_text);
+        return 2;
+    }
+    tg_team_update u = {.set_budget = budget != NULL, .set_tokens = tokens != NULL,
+                        .set_period = period != NULL};
+    if ((budget && tg_cli_money_arg(WHO, "--budget-usd", budget, true, &u.budget_nusd)) ||
+        (tokens && tg_cli_count_arg(WHO, "--tokens", tokens, true, &u.budget_tokens)) ||
+        (period && period_arg(period, &u.period)))
+        return 1;
+    tg_store *st;
+    tg_team t;
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    if (tg_store_team_set(st, pos[0], &u, &t) != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    describe("updated", &t);
+    return tg_cli_finish(WHO);
+}
+
+int tg_cmd_teams(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } actions[] = {{"add", team_add}, {"list", team_list}, {"set", team_set}};
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
+        if (!strcmp(argv[1], actions[i].name))
+            return actions[i].run(argc - 1, argv + 1);
+    fprintf(stderr, WHO ": unknown action '%s'\n%s", argv[1], usage_text);
+    return 2;
+}

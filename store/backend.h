@@ -1,0 +1,59 @@
+/* The contract between store.c (dispatch) and the store backends.  Private to store/:
+ * nothing outside this folder includes it.
+ *
+ * store.c owns everything that is the same for every backend: URL parsing, argument
+ * checks, time stamps, key ids and secrets, hashing and the constant-time comparison.  A
+ * backend only moves rows in and out of its database, so a new backend (PostgreSQL) is one
+ * file implementing this table of functions plus one line in store.c's backend list.
+ *
+ * Backend functions get arguments that store.c has already checked (valid names, limits
+ * >= 0 or TG_STORE_UNLIMITED, 32-byte hashes).  Each returns a tg_store_status.  For
+ * TG_STORE_ERROR the backend sets the message with tg_store_fail; the messages for the
+ * other statuses ("no team 'x'", ...) are written by store.c, once for all backends. */
+#ifndef TG_STORE_BACKEND_H
+#define TG_STORE_BACKEND_H
+#include "store/store.h"
+
+#define TG_KEY_HASH_LEN 32 /* SHA-256 */
+
+typedef struct tg_store_backend {
+    const char *name; /* "sqlite" */
+    /* Opens the database named by `target` (the URL without "scheme:") into st->impl and
+     * migrates it; sets st->schema_version. */
+    int (*open)(tg_store *st, const char *target);
+    void (*close)(tg_store *st); /* frees st->impl */
+    /* Inserts the team (id assigned here); TG_STORE_EXISTS when the name is taken. */
+    int (*team_insert)(tg_store *st, tg_team *team);
+    int (*team_get)(tg_store *st, const char *name, tg_team *out);
+    int (*team_list)(tg_store *st, tg_team **out, size_t *n);
+    /* TG_STORE_NOT_FOUND when there is no team `name`. */
+    int (*team_update)(tg_store *st, const char *name, const tg_team_update *u);
+    /* Inserts the key (team_id, id, name, prefix, budget, created_at from `key`) with its
+     * hash; TG_STORE_EXISTS when the id or the hash is taken. */
+    int (*key_insert)(tg_store *st, const tg_key *key, const uint8_t *hash);
+    int (*key_get)(tg_store *st, const char *id, tg_key *out);
+    /* The key whose stored hash equals `hash`, and that stored hash. */
+    int (*key_by_hash)(tg_store *st, const uint8_t *hash, tg_key *out, uint8_t *stored);
+    /* team_id < 0: all keys. */
+    int (*key_list)(tg_store *st, int64_t team_id, tg_key **out, size_t *n);
+    /* Sets revoked_at = `when` if not yet revoked; TG_STORE_NOT_FOUND / TG_STORE_REVOKED. */
+    int (*key_revoke)(tg_store *st, const char *id, const char *when);
+} tg_store_backend;
+
+struct tg_store {
+    const tg_store_backend *be;
+    void *impl;
+    int schema_version;
+    char err[TG_STORE_ERR_SIZE];
+};
+
+/* Sets st's message (printf-style, one line) and returns `status`. */
+__attribute__((format(printf, 3, 4))) int tg_store_fail(tg_store *st, int status,
+                                                        const char *fmt, ...);
+
+/* Copies at most size-1 bytes of `src` into `dst` and NUL-terminates it (size > 0). */
+void tg_store_copy(char *dst, size_t size, const char *src);
+
+extern const tg_store_backend tg_store_sqlite_backend;
+
+#endif

@@ -1,0 +1,191 @@
+/* The persistent store: teams, their budgets, and virtual keys (later also the ledger of
+ * reservations and settlements and the cost records).  This header is the store's whole
+ * public interface.
+ *
+ * One small interface, interchangeable backends (STYLE.md, Redis's ae.c): a store is
+ * opened from a URL, and the URL's scheme picks the backend.  "sqlite:PATH" is the embedded
+ * SQLite backend (store_sqlite.c; PATH relative to the working directory, its parent
+ * directories created); "postgres://..." / "postgresql://..." is reserved for the
+ * PostgreSQL backend (not built yet: opening one fails with a clear message).  Nothing here
+ * depends on the backend: callers see plain C structs and tg_store_status codes.  Opening
+ * brings the schema up to date (numbered migrations, each in a transaction).
+ *
+ * Units: money is int64 nano-dollars (1 USD = 1e9 nusd, see quotas/money.h); times are UTC
+ * ISO-8601 strings "YYYY-MM-DDTHH:MM:SSZ".  A limit of TG_STORE_UNLIMITED means "none"
+ * (NULL in the database); real limits are >= 0.
+ *
+ * Virtual keys: the secret is "tg-" followed by 40 base62 characters from the OpenSSL
+ * CSPRNG (about 238 random bits).  The store keeps only SHA-256(secret) and the first
+ * TG_KEY_PREFIX_LEN characters (for people to recognise a key in lists).  A plain hash is
+ * enough because the secret is random and long: nothing can be guessed from it.  The
+ * secret is handed to the caller once, by tg_store_key_create, and is never stored, logged
+ * or put into an error message.
+ *
+ * Errors: every fallible function returns a tg_store_status; after any status other than
+ * TG_STORE_OK, tg_store_errmsg(st) holds one plain line that says what happened (e.g.
+ * "team 'ml' already exists") and can be shown to a person as is.
+ *
+ * Threads: a handle is used by one thread at a time (it holds prepared statements and the
+ * last error message).  Open one handle per thread; any number of handles, in one process
+ * or several, may use the same SQLite file at once (WAL mode; a writer waits up to
+ * TG_STORE_BUSY_TIMEOUT_MS for another writer). */
+#ifndef TG_STORE_H
+#define TG_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_STORE_DEFAULT_URL "sqlite:./var/tollgate.db"
+#define TG_STORE_URL_MAX 4096      /* longest store URL accepted */
+#define TG_STORE_ERR_SIZE 512      /* tg_store_errmsg's buffer, NUL included */
+#define TG_STORE_BUSY_TIMEOUT_MS 5000
+#define TG_STORE_LIST_MAX 1000000  /* most rows one list call returns */
+
+#define TG_STORE_UNLIMITED INT64_C(-1) /* no budget / no token limit (NULL) */
+
+#define TG_TEAM_NAME_MAX 64        /* 1..64 characters from [A-Za-z0-9_.-] */
+#define TG_KEY_ID_LEN 16           /* "key_" + 12 lower-case hex digits */
+#define TG_KEY_LABEL_MAX 128       /* bytes; no control characters */
+#define TG_KEY_SECRET_LEN 43       /* "tg-" + 40 base62 characters */
+#define TG_KEY_SECRET_SIZE (TG_KEY_SECRET_LEN + 1)
+#define TG_KEY_SECRET_INPUT_MAX 256 /* longer presented secrets are not looked up */
+#define TG_KEY_PREFIX_LEN 8        /* shown in lists: "tg-" + 5 characters */
+#define TG_STORE_TIME_LEN 20       /* "2025-01-31T23:59:59Z" */
+
+typedef struct tg_store tg_store;
+
+typedef enum {
+    TG_STORE_OK = 0,
+    TG_STORE_NOT_FOUND, /* no such team or key (or a wrong secret) */
+    TG_STORE_EXISTS,    /* the team name is taken */
+    TG_STORE_REVOKED,   /* the key exists but was revoked */
+    TG_STORE_INVALID,   /* a bad argument: name, label, negative limit, URL */
+    TG_STORE_ERROR,     /* the backend failed: I/O, corrupt or too new a schema, busy
+                           beyond the timeout, out of memory */
+} tg_store_status;
+
+/* Budget periods: calendar periods in UTC. */
+typedef enum { TG_PERIOD_DAY, TG_PERIOD_WEEK, TG_PERIOD_MONTH } tg_period;
+#define TG_PERIOD_DEFAULT TG_PERIOD_MONTH
+
+typedef struct {
+    int64_t id;                          /* assigned by the store */
+    char name[TG_TEAM_NAME_MAX + 1];
+    int64_t budget_nusd;                 /* per period, or TG_STORE_UNLIMITED */
+    int64_t budget_tokens;               /* per period, or TG_STORE_UNLIMITED */
+    tg_period period;
+    char created_at[TG_STORE_TIME_LEN + 1];
+} tg_team;
+
+/* A change to a team: only the fields whose set_* flag is true are written.  A budget of
+ * TG_STORE_UNLIMITED clears it. */
+typedef struct {
+    bool set_budget;
+    int64_t budget_nusd;
+    bool set_tokens;
+    int64_t budget_tokens;
+    bool set_period;
+    tg_period period;
+} tg_team_update;
+
+/* What the store knows about a key.  Never the secret or its hash. */
+typedef struct {
+    char id[TG_KEY_ID_LEN + 1];
+    int64_t team_id;
+    char team[TG_TEAM_NAME_MAX + 1];     /* the team's name */
+    char name[TG_KEY_LABEL_MAX + 1];     /* label, "" when none */
+    char prefix[TG_KEY_PREFIX_LEN + 1];  /* first characters of the secret */
+    int64_t budget_nusd;                 /* per team period, or TG_STORE_UNLIMITED */
+    char created_at[TG_STORE_TIME_LEN + 1];
+    char revoked_at[TG_STORE_TIME_LEN + 1]; /* "" while the key is active */
+} tg_key;
+
+/* Opens (creating if needed) the store named by `url` and migrates its schema to the
+ * current version.  `url` is not kept.  On success returns TG_STORE_OK and sets *out, a
+ * handle the caller closes with tg_store_close.  On failure returns TG_STORE_INVALID (a
+ * malformed or unsupported URL) or TG_STORE_ERROR (cannot create, open or migrate; a
+ * schema newer than this build), sets *out to NULL and writes one plain line into `err`
+ * (`errlen` bytes, NUL-terminated; may be NULL when errlen is 0).  The message never
+ * repeats a postgres URL (it may hold a password). */
+__attribute__((warn_unused_result)) int tg_store_open(const char *url, tg_store **out,
+                                                     char *err, size_t errlen);
+
+/* Closes the handle and frees it.  NULL is allowed. */
+void tg_store_close(tg_store *st);
+
+/* The message for the last status other than TG_STORE_OK returned on this handle ("" when
+ * none).  Owned by the handle, valid until its next call. */
+const char *tg_store_errmsg(const tg_store *st);
+
+/* The schema version the open store is at (the number of migrations applied). */
+int tg_store_schema_version(const tg_store *st);
+
+/* True when `name` is a valid team name: 1..TG_TEAM_NAME_MAX characters [A-Za-z0-9_.-]. */
+bool tg_store_team_name_valid(const char *name);
+
+/* "day", "week" or "month" <-> tg_period.  parse returns 0, or -1 for anything else. */
+__attribute__((warn_unused_result)) int tg_store_period_parse(const char *s, tg_period *p);
+const char *tg_store_period_name(tg_period p);
+
+/* Adds a team.  From `team` it reads name, budget_nusd, budget_tokens and period (limits
+ * >= 0 or TG_STORE_UNLIMITED); on success it fills in id and created_at.
+ * Returns TG_STORE_OK, TG_STORE_INVALID (name or limits), TG_STORE_EXISTS (the name is
+ * taken: "team 'NAME' already exists"), or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_team_add(tg_store *st, tg_team *team);
+
+/* Finds the team called `name` and copies it into *out.
+ * Returns TG_STORE_OK, TG_STORE_NOT_FOUND ("no team 'NAME'"), or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_team_get(tg_store *st, const char *name,
+                                                         tg_team *out);
+
+/* All teams, by name, as a new array of *n entries the caller frees with free() (NULL when
+ * there are none).  Returns TG_STORE_OK or TG_STORE_ERROR (then *out is NULL, *n 0). */
+__attribute__((warn_unused_result)) int tg_store_team_list(tg_store *st, tg_team **out,
+                                                          size_t *n);
+
+/* Applies `u` to the team called `name`; on success copies the updated team into *out
+ * (may be NULL).  Returns TG_STORE_OK, TG_STORE_INVALID (a negative limit other than
+ * TG_STORE_UNLIMITED), TG_STORE_NOT_FOUND, or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_team_set(tg_store *st, const char *name,
+                                                         const tg_team_update *u,
+                                                         tg_team *out);
+
+/* Creates a key for team `team` with label `label` (NULL or "" for none) and budget
+ * `budget_nusd` (TG_STORE_UNLIMITED for none).  The new secret is written into `secret`,
+ * which must have room for TG_KEY_SECRET_SIZE bytes (`secret_size`); it exists nowhere
+ * else, so the caller shows it once and then wipes it (OPENSSL_cleanse).  On success *out
+ * (may be NULL) gets the key's details.  Returns TG_STORE_OK, TG_STORE_INVALID (label,
+ * budget, buffer too small), TG_STORE_NOT_FOUND (no such team), or TG_STORE_ERROR (also
+ * when the CSPRNG fails).  On failure `secret` holds "". */
+__attribute__((warn_unused_result)) int tg_store_key_create(tg_store *st, const char *team,
+                                                           const char *label,
+                                                           int64_t budget_nusd, char *secret,
+                                                           size_t secret_size, tg_key *out);
+
+/* Finds the key `id` (revoked or not) and copies it into *out.
+ * Returns TG_STORE_OK, TG_STORE_NOT_FOUND ("no key 'ID'"), or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_key_get(tg_store *st, const char *id,
+                                                        tg_key *out);
+
+/* Keys, revoked ones included, ordered by team name then creation, as a new array the
+ * caller frees with free() (NULL when none).  `team` NULL lists every team's keys.
+ * Returns TG_STORE_OK, TG_STORE_NOT_FOUND (`team` does not exist), or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_key_list(tg_store *st, const char *team,
+                                                         tg_key **out, size_t *n);
+
+/* Revokes key `id` now; on success *out (may be NULL) gets the key as revoked.
+ * Returns TG_STORE_OK, TG_STORE_NOT_FOUND, TG_STORE_REVOKED (it already was: nothing
+ * changes, *out gets the key with its first revocation time), or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_key_revoke(tg_store *st, const char *id,
+                                                           tg_key *out);
+
+/* Authenticates a presented secret (`len` bytes at `secret`, need not be NUL-terminated):
+ * hashes it, finds the key with that hash and compares the hashes in constant time.
+ * Returns TG_STORE_OK with the key (and its team) in *out; TG_STORE_NOT_FOUND for an
+ * unknown, empty or over-long secret; TG_STORE_REVOKED for a revoked key (*out is filled,
+ * so the caller can say which key); or TG_STORE_ERROR.  The secret is not kept and never
+ * appears in tg_store_errmsg. */
+__attribute__((warn_unused_result)) int tg_store_key_lookup(tg_store *st, const char *secret,
+                                                           size_t len, tg_key *out);
+
+#endif

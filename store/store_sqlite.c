@@ -1,0 +1,575 @@
+/* The SQLite store backend ("sqlite:PATH"): the embedded default (see backend.h).
+ *
+ * Open: create PATH's parent directories (mode 0700), open the file, set the busy timeout
+ * (TG_STORE_BUSY_TIMEOUT_MS), WAL mode (readers never block the writer, and several
+ * processes may share the file), synchronous=NORMAL (in WAL mode a commit survives a
+ * process crash; a power cut may lose the last commits but never corrupts the file), and
+ * foreign keys.  Then migrate.
+ *
+ * Migrations: `migrations` below is an append-only list of SQL scripts; script i brings the
+ * schema from version i to i+1.  The table schema_version has one row per applied
+ * migration (the truth), and PRAGMA user_version mirrors the number for people using the
+ * sqlite3 shell.  A handle reads the version without locking; only when a migration is due
+ * does it take the write lock (BEGIN IMMEDIATE), read the version again (another process
+ * may have just migrated) and apply every pending script in that one transaction, so a
+ * crash leaves the old schema or the new one, never half.  A database newer than this
+ * build is refused rather than guessed at.  The ledger and cost records will be migration
+ * 2 and later.
+ *
+ * Statements are prepared once per handle, on first use (SQLITE_PREPARE_PERSISTENT), and
+ * reset after each use.  Every value is bound, never spliced into SQL. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "store/backend.h"
+
+#define SQLITE_DIR_MODE 0700
+#define LIST_INITIAL 16
+
+static const char *const migrations[] = {
+    /* 1: teams and virtual keys */
+    "CREATE TABLE teams ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  name          TEXT    NOT NULL UNIQUE,"
+    "  budget_nusd   INTEGER CHECK (budget_nusd IS NULL OR budget_nusd >= 0),"
+    "  budget_tokens INTEGER CHECK (budget_tokens IS NULL OR budget_tokens >= 0),"
+    "  period        TEXT    NOT NULL DEFAULT 'month'"
+    "                        CHECK (period IN ('day', 'week', 'month')),"
+    "  created_at    TEXT    NOT NULL"
+    ");"
+    "CREATE TABLE keys ("
+    "  id          TEXT    PRIMARY KEY,"
+    "  team_id     INTEGER NOT NULL REFERENCES teams (id),"
+    "  name        TEXT    NOT NULL DEFAULT '',"
+    "  hash        BLOB    NOT NULL CHECK (length(hash) = 32),"
+    "  prefix      TEXT    NOT NULL,"
+    "  budget_nusd INTEGER CHECK (budget_nusd IS NULL OR budget_nusd >= 0),"
+    "  created_at  TEXT    NOT NULL,"
+    "  revoked_at  TEXT"
+    ");"
+    "CREATE UNIQUE INDEX keys_hash ON keys (hash);"
+    "CREATE INDEX keys_team ON keys (team_id);",
+    /* 2: (next) the ledger and cost records.  Append; never edit a released script. */
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
+
+enum {
+    S_TEAM_INSERT,
+    S_TEAM_GET,
+    S_TEAM_LIST,
+    S_TEAM_UPDATE,
+    S_KEY_INSERT,
+    S_KEY_GET,
+    S_KEY_BY_HASH,
+    S_KEY_LIST,
+    S_KEY_REVOKE,
+    S_KEY_REVOKED,
+    STMT_COUNT
+};
+
+#define TEAM_COLS "id, name, budget_nusd, budget_tokens, period, created_at"
+#define KEY_COLS                                                                             \
+    "k.id, k.team_id, t.name, k.name, k.prefix, k.budget_nusd, k.created_at, k.revoked_at"
+#define KEY_FROM " FROM keys k JOIN teams t ON t.id = k.team_id"
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [S_TEAM_INSERT] = "INSERT INTO teams (name, budget_nusd, budget_tokens, period, "
+                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_TEAM_GET] = "SELECT " TEAM_COLS " FROM teams WHERE name = ?1",
+    [S_TEAM_LIST] = "SELECT " TEAM_COLS " FROM teams ORDER BY name",
+    [S_TEAM_UPDATE] = "UPDATE teams SET"
+                      " budget_nusd = CASE WHEN ?1 THEN ?2 ELSE budget_nusd END,"
+                      " budget_tokens = CASE WHEN ?3 THEN ?4 ELSE budget_tokens END,"
+                      " period = CASE WHEN ?5 THEN ?6 ELSE period END"
+                      " WHERE name = ?7",
+    [S_KEY_INSERT] = "INSERT INTO keys (id, team_id, name, hash, prefix, budget_nusd, "
+                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_KEY_GET] = "SELECT " KEY_COLS KEY_FROM " WHERE k.id = ?1",
+    [S_KEY_BY_HASH] = "SELECT " KEY_COLS ", k.hash" KEY_FROM " WHERE k.hash = ?1",
+    [S_KEY_LIST] = "SELECT " KEY_COLS KEY_FROM " WHERE ?1 < 0 OR k.team_id = ?1"
+                   " ORDER BY t.name, k.created_at, k.rowid",
+    [S_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+    [S_KEY_REVOKED] = "SELECT revoked_at IS NOT NULL FROM keys WHERE id = ?1",
+};
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT];
+} sqlite_impl;
+
+static sqlite3 *db_of(tg_store *st)
+{
+    return ((sqlite_impl *)st->impl)->db;
+}
+
+#define DB_ERR_PREFIX "sqlite: "
+
+static int db_fail(tg_store *st)
+{
+    return tg_store_fail(st, TG_STORE_ERROR, DB_ERR_PREFIX "%s", sqlite3_errmsg(db_of(st)));
+}
+
+/* The prepared statement `which`, reset and ready for binding, or NULL (error set). */
+static sqlite3_stmt *stmt_get(tg_store *st, int which)
+{
+    sqlite_impl *im = st->impl;
+    if (im->stmt[which])
+        return im->stmt[which];
+    if (sqlite3_prepare_v3(im->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                           &im->stmt[which], NULL) != SQLITE_OK) {
+        db_fail(st);
+        return NULL;
+    }
+    return im->stmt[which];
+}
+
+/* Ends a use of `s`: keeps the result `rc`, sets the message if it is an error. */
+static int stmt_done(tg_store *st, sqlite3_stmt *s, int rc)
+{
+    if (rc == TG_STORE_ERROR)
+        db_fail(st);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+static void bind_limit(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v == TG_STORE_UNLIMITED)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_int64(s, i, v);
+}
+
+static int64_t column_limit(sqlite3_stmt *s, int i)
+{
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return TG_STORE_UNLIMITED;
+    return sqlite3_column_int64(s, i);
+}
+
+static void column_copy(sqlite3_stmt *s, int i, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    tg_store_copy(dst, size, t ? (const char *)t : "");
+}
+
+/* True for an insert refused because a unique value is taken. */
+static bool is_duplicate(tg_store *st)
+{
+    int e = sqlite3_extended_errcode(db_of(st));
+    return e == SQLITE_CONSTRAINT_UNIQUE || e == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+/* ---------------------------------------------------------------- open and migrate */
+
+/* Creates the directories above the file `path` (like mkdir -p on its dirname). */
+static int make_parents(tg_store *st, const char *path)
+{
+    char buf[TG_STORE_URL_MAX + 1];
+    tg_store_copy(buf, sizeof buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, SQLITE_DIR_MODE) != 0 && errno != EEXIST)
+            return tg_store_fail(st, TG_STORE_ERROR, "sqlite:%s: cannot create %s: %s", path,
+                                 buf, strerror(errno));
+        *p = '/';
+    }
+    return TG_STORE_OK;
+}
+
+static int exec(tg_store *st, const char *sql)
+{
+    return sqlite3_exec(db_of(st), sql, NULL, NULL, NULL) == SQLITE_OK ? TG_STORE_OK
+                                                                        : db_fail(st);
+}
+
+/* Runs `sql`, which yields one integer, into *out. */
+static int query_int(tg_store *st, const char *sql, int *out)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db_of(st), sql, -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st);
+    int rc = sqlite3_step(s) == SQLITE_ROW ? TG_STORE_OK : db_fail(st);
+    if (rc == TG_STORE_OK)
+        *out = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Reads the schema version (0 for a new database) into *version. */
+static int read_version(tg_store *st, int *version)
+{
+    int exists = 0;
+    int rc = query_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                           " AND name = 'schema_version'", &exists);
+    *version = 0;
+    if (rc != TG_STORE_OK || !exists)
+        return rc;
+    return query_int(st, "SELECT coalesce(max(version), 0) FROM schema_version", version);
+}
+
+/* Applies migrations from+1 .. SCHEMA_VERSION inside the caller's transaction. */
+static int apply_migrations(tg_store *st, int from)
+{
+    char sql[128];
+    for (int v = from + 1; v <= SCHEMA_VERSION; v++) {
+        int rc = exec(st, migrations[v - 1]);
+        if (rc != TG_STORE_OK)
+            return rc;
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO schema_version (version, applied_at) VALUES (%d,"
+                 " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now'))",
+                 v);
+        if ((rc = exec(st, sql)) != TG_STORE_OK)
+            return rc;
+    }
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+    return exec(st, sql);
+}
+
+static int too_new(tg_store *st, int version)
+{
+    return tg_store_fail(st, TG_STORE_ERROR,
+                         "the store's schema version %d is newer than this tollgate "
+                         "understands (%d): upgrade tollgate",
+                         version, SCHEMA_VERSION);
+}
+
+/* Takes the write lock and applies what is still pending once it holds it. */
+static int migrate_locked(tg_store *st)
+{
+    int version = 0;
+    int rc = exec(st, "BEGIN IMMEDIATE");
+    if (rc != TG_STORE_OK)
+        return rc;
+    rc = exec(st, "CREATE TABLE IF NOT EXISTS schema_version ("
+                  " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+    if (rc == TG_STORE_OK)
+        rc = read_version(st, &version);
+    if (rc == TG_STORE_OK && version > SCHEMA_VERSION)
+        rc = too_new(st, version);
+    if (rc == TG_STORE_OK)
+        rc = apply_migrations(st, version);
+    if (rc == TG_STORE_OK)
+        rc = exec(st, "COMMIT");
+    if (rc != TG_STORE_OK)
+        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int migrate(tg_store *st)
+{
+    int version = 0;
+    int rc = read_version(st, &version);
+    if (rc != TG_STORE_OK)
+        return rc;
+    if (version > SCHEMA_VERSION)
+        return too_new(st, version);
+    if (version < SCHEMA_VERSION && (rc = migrate_locked(st)) != TG_STORE_OK)
+        return rc;
+    st->schema_version = SCHEMA_VERSION;
+    return TG_STORE_OK;
+}
+
+static int configure(tg_store *st)
+{
+    sqlite3_busy_timeout(db_of(st), TG_STORE_BUSY_TIMEOUT_MS);
+    int rc = exec(st, "PRAGMA journal_mode = WAL");
+    if (rc == TG_STORE_OK)
+        rc = exec(st, "PRAGMA synchronous = NORMAL");
+    if (rc == TG_STORE_OK)
+        rc = exec(st, "PRAGMA foreign_keys = ON");
+    return rc;
+}
+
+static void sqlite_close(tg_store *st)
+{
+    sqlite_impl *im = st->impl;
+    if (!im)
+        return;
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(im->stmt[i]);
+    sqlite3_close(im->db);
+    free(im);
+    st->impl = NULL;
+}
+
+static int sqlite_open(tg_store *st, const char *path)
+{
+    int rc = make_parents(st, path);
+    if (rc != TG_STORE_OK)
+        return rc;
+    sqlite_impl *im = calloc(1, sizeof *im);
+    if (!im)
+        return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
+    st->impl = im;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &im->db, flags, NULL) != SQLITE_OK) {
+        rc = tg_store_fail(st, TG_STORE_ERROR, "sqlite:%s: %s", path,
+                           im->db ? sqlite3_errmsg(im->db) : "out of memory");
+        sqlite_close(st);
+        return rc;
+    }
+    sqlite3_extended_result_codes(im->db, 1);
+    rc = configure(st);
+    if (rc == TG_STORE_OK)
+        rc = migrate(st);
+    if (rc != TG_STORE_OK) { /* name the file: "sqlite:PATH: what went wrong" */
+        char msg[TG_STORE_ERR_SIZE];
+        size_t skip = strncmp(st->err, DB_ERR_PREFIX, strlen(DB_ERR_PREFIX)) == 0
+                          ? strlen(DB_ERR_PREFIX)
+                          : 0;
+        tg_store_copy(msg, sizeof msg, st->err + skip);
+        tg_store_fail(st, rc, "sqlite:%s: %s", path, msg);
+        sqlite_close(st);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- teams */
+
+static int read_team(sqlite3_stmt *s, tg_team *t)
+{
+    t->id = sqlite3_column_int64(s, 0);
+    column_copy(s, 1, t->name, sizeof t->name);
+    t->budget_nusd = column_limit(s, 2);
+    t->budget_tokens = column_limit(s, 3);
+    const unsigned char *p = sqlite3_column_text(s, 4);
+    column_copy(s, 5, t->created_at, sizeof t->created_at);
+    return tg_store_period_parse((const char *)p, &t->period) == 0 ? TG_STORE_OK
+                                                                   : TG_STORE_ERROR;
+}
+
+static int sqlite_team_insert(tg_store *st, tg_team *team)
+{
+    sqlite3_stmt *s = stmt_get(st, S_TEAM_INSERT);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, team->name, -1, SQLITE_TRANSIENT);
+    bind_limit(s, 2, team->budget_nusd);
+    bind_limit(s, 3, team->budget_tokens);
+    sqlite3_bind_text(s, 4, tg_store_period_name(team->period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, team->created_at, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) == SQLITE_DONE) {
+        team->id = sqlite3_last_insert_rowid(db_of(st));
+        return stmt_done(st, s, TG_STORE_OK);
+    }
+    return stmt_done(st, s, is_duplicate(st) ? TG_STORE_EXISTS : TG_STORE_ERROR);
+}
+
+static int sqlite_team_get(tg_store *st, const char *name, tg_team *out)
+{
+    sqlite3_stmt *s = stmt_get(st, S_TEAM_GET);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_NOT_FOUND);
+    if (step != SQLITE_ROW)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    if (read_team(s, out) != TG_STORE_OK) {
+        stmt_done(st, s, TG_STORE_OK);
+        return tg_store_fail(st, TG_STORE_ERROR, "sqlite: team '%s' has a bad period", name);
+    }
+    return stmt_done(st, s, TG_STORE_OK);
+}
+
+/* Grows the array *arr (of *cap elements of `size` bytes) when it is full. */
+static int grow(tg_store *st, void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return TG_STORE_OK;
+    if (n >= TG_STORE_LIST_MAX)
+        return tg_store_fail(st, TG_STORE_ERROR, "more than %d rows to list",
+                             TG_STORE_LIST_MAX);
+    size_t ncap = *cap ? *cap * 2 : LIST_INITIAL;
+    void *p = realloc(*arr, ncap * size);
+    if (!p)
+        return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
+    *arr = p;
+    *cap = ncap;
+    return TG_STORE_OK;
+}
+
+static int sqlite_team_list(tg_store *st, tg_team **out, size_t *n)
+{
+    sqlite3_stmt *s = stmt_get(st, S_TEAM_LIST);
+    tg_team *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = s ? TG_STORE_OK : TG_STORE_ERROR, step = SQLITE_DONE;
+    while (rc == TG_STORE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = grow(st, (void **)&arr, &cap, len, sizeof *arr);
+        if (rc == TG_STORE_OK && read_team(s, &arr[len++]) != TG_STORE_OK)
+            rc = tg_store_fail(st, TG_STORE_ERROR, "sqlite: a team has a bad period");
+    }
+    if (rc == TG_STORE_OK && step != SQLITE_DONE)
+        rc = stmt_done(st, s, TG_STORE_ERROR);
+    else if (s)
+        stmt_done(st, s, TG_STORE_OK);
+    if (rc != TG_STORE_OK) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return TG_STORE_OK;
+}
+
+static int sqlite_team_update(tg_store *st, const char *name, const tg_team_update *u)
+{
+    sqlite3_stmt *s = stmt_get(st, S_TEAM_UPDATE);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_int(s, 1, u->set_budget);
+    bind_limit(s, 2, u->budget_nusd);
+    sqlite3_bind_int(s, 3, u->set_tokens);
+    bind_limit(s, 4, u->budget_tokens);
+    sqlite3_bind_int(s, 5, u->set_period);
+    sqlite3_bind_text(s, 6, tg_store_period_name(u->period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    int changed = sqlite3_changes(db_of(st));
+    return stmt_done(st, s, changed ? TG_STORE_OK : TG_STORE_NOT_FOUND);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static void read_key(sqlite3_stmt *s, tg_key *k)
+{
+    column_copy(s, 0, k->id, sizeof k->id);
+    k->team_id = sqlite3_column_int64(s, 1);
+    column_copy(s, 2, k->team, sizeof k->team);
+    column_copy(s, 3, k->name, sizeof k->name);
+    column_copy(s, 4, k->prefix, sizeof k->prefix);
+    k->budget_nusd = column_limit(s, 5);
+    column_copy(s, 6, k->created_at, sizeof k->created_at);
+    column_copy(s, 7, k->revoked_at, sizeof k->revoked_at);
+}
+
+static int sqlite_key_insert(tg_store *st, const tg_key *k, const uint8_t *hash)
+{
+    sqlite3_stmt *s = stmt_get(st, S_KEY_INSERT);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, k->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, k->team_id);
+    sqlite3_bind_text(s, 3, k->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s, 4, hash, TG_KEY_HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 5, k->prefix, -1, SQLITE_TRANSIENT);
+    bind_limit(s, 6, k->budget_nusd);
+    sqlite3_bind_text(s, 7, k->created_at, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) == SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_OK);
+    return stmt_done(st, s, is_duplicate(st) ? TG_STORE_EXISTS : TG_STORE_ERROR);
+}
+
+/* Runs the one-row key query `s` (already bound); the stored hash into `hash` if not NULL. */
+static int key_row(tg_store *st, sqlite3_stmt *s, tg_key *out, uint8_t *hash)
+{
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_NOT_FOUND);
+    if (step != SQLITE_ROW)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    read_key(s, out);
+    if (hash) {
+        const void *h = sqlite3_column_blob(s, 8);
+        if (!h || sqlite3_column_bytes(s, 8) != TG_KEY_HASH_LEN)
+            return stmt_done(st, s, TG_STORE_NOT_FOUND);
+        memcpy(hash, h, TG_KEY_HASH_LEN);
+    }
+    return stmt_done(st, s, TG_STORE_OK);
+}
+
+static int sqlite_key_get(tg_store *st, const char *id, tg_key *out)
+{
+    sqlite3_stmt *s = stmt_get(st, S_KEY_GET);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    return key_row(st, s, out, NULL);
+}
+
+static int sqlite_key_by_hash(tg_store *st, const uint8_t *hash, tg_key *out, uint8_t *stored)
+{
+    sqlite3_stmt *s = stmt_get(st, S_KEY_BY_HASH);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_blob(s, 1, hash, TG_KEY_HASH_LEN, SQLITE_TRANSIENT);
+    return key_row(st, s, out, stored);
+}
+
+static int sqlite_key_list(tg_store *st, int64_t team_id, tg_key **out, size_t *n)
+{
+    sqlite3_stmt *s = stmt_get(st, S_KEY_LIST);
+    tg_key *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = s ? TG_STORE_OK : TG_STORE_ERROR, step = SQLITE_DONE;
+    if (s)
+        sqlite3_bind_int64(s, 1, team_id);
+    while (rc == TG_STORE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = grow(st, (void **)&arr, &cap, len, sizeof *arr);
+        if (rc == TG_STORE_OK)
+            read_key(s, &arr[len++]);
+    }
+    if (rc == TG_STORE_OK && step != SQLITE_DONE)
+        rc = stmt_done(st, s, TG_STORE_ERROR);
+    else if (s)
+        stmt_done(st, s, TG_STORE_OK);
+    if (rc != TG_STORE_OK) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return TG_STORE_OK;
+}
+
+static int sqlite_key_revoke(tg_store *st, const char *id, const char *when)
+{
+    sqlite3_stmt *s = stmt_get(st, S_KEY_REVOKE);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, when, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    int changed = sqlite3_changes(db_of(st));
+    stmt_done(st, s, TG_STORE_OK);
+    if (changed)
+        return TG_STORE_OK;
+    if (!(s = stmt_get(st, S_KEY_REVOKED)))
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_NOT_FOUND);
+    if (step != SQLITE_ROW)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    return stmt_done(st, s, TG_STORE_REVOKED);
+}
+
+const tg_store_backend tg_store_sqlite_backend = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .team_insert = sqlite_team_insert,
+    .team_get = sqlite_team_get,
+    .team_list = sqlite_team_list,
+    .team_update = sqlite_team_update,
+    .key_insert = sqlite_key_insert,
+    .key_get = sqlite_key_get,
+    .key_by_hash = sqlite_key_by_hash,
+    .key_list = sqlite_key_list,
+    .key_revoke = sqlite_key_revoke,
+};

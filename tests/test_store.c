@@ -1,0 +1,740 @@
+/* Tests for the store (store/store.h, SQLite backend) and the money helpers
+ * (quotas/money.h).
+ *
+ * Every store test works in its own fresh temporary directory, removed afterwards.  The
+ * SQLite file is also inspected directly (journal mode, schema_version rows, and the raw
+ * bytes of the database and its WAL, which must hold the hash of each secret and never the
+ * secret itself).  Concurrency tests give each thread its own handle, as store.h asks. */
+#include <check.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "quotas/money.h"
+#include "store/store.h"
+
+#define PATH_SIZE 512
+#define TMPDIR_SIZE 256
+#define THREADS 4
+#define TEAMS_PER_THREAD 25
+
+/* ---------------------------------------------------------------- helpers */
+
+static char tmpdir[TMPDIR_SIZE];
+static char dbpath[PATH_SIZE];
+static char dburl[PATH_SIZE + 16];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/tg_store_XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(dbpath, sizeof dbpath, "%s/nested/dir/t.db", tmpdir);
+    snprintf(dburl, sizeof dburl, "sqlite:%s", dbpath);
+}
+
+static void teardown(void)
+{
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static tg_store *open_ok(void)
+{
+    tg_store *st = NULL;
+    char err[TG_STORE_ERR_SIZE] = "";
+    int rc = tg_store_open(dburl, &st, err, sizeof err);
+    ck_assert_msg(rc == TG_STORE_OK, "open %s: %d %s", dburl, rc, err);
+    ck_assert_ptr_nonnull(st);
+    return st;
+}
+
+static tg_team team_spec(const char *name, int64_t nusd, int64_t tokens, tg_period p)
+{
+    tg_team t = {.budget_nusd = nusd, .budget_tokens = tokens, .period = p};
+    snprintf(t.name, sizeof t.name, "%s", name);
+    return t;
+}
+
+static void add_team(tg_store *st, const char *name)
+{
+    tg_team t = team_spec(name, TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, TG_PERIOD_MONTH);
+    int rc = tg_store_team_add(st, &t);
+    ck_assert_msg(rc == TG_STORE_OK, "add %s: %s", name, tg_store_errmsg(st));
+}
+
+/* Runs one-value SQL on the file directly; returns the text result in a static buffer. */
+static const char *raw_query(const char *sql)
+{
+    static char out[256];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    out[0] = '\0';
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+static void raw_exec(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Whether the file `path` (absent: no) contains `len` bytes at `needle`. */
+static bool file_has(const char *path, const void *needle, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            buf = realloc(buf, cap *= 2);
+            ck_assert_ptr_nonnull(buf);
+        }
+    }
+    fclose(f);
+    bool found = memmem(buf, n, needle, len) != NULL;
+    free(buf);
+    return found;
+}
+
+/* Whether the database or its WAL holds `len` bytes at `needle`. */
+static bool store_files_have(const void *needle, size_t len)
+{
+    char wal[PATH_SIZE + 8];
+    snprintf(wal, sizeof wal, "%s-wal", dbpath);
+    return file_has(dbpath, needle, len) || file_has(wal, needle, len);
+}
+
+/* ---------------------------------------------------------------- money */
+
+static const struct {
+    const char *text;
+    int status;
+    int64_t nusd;
+} parse_cases[] = {
+    {"0", TG_MONEY_OK, 0},
+    {"0.000000001", TG_MONEY_OK, 1},
+    {"9223372036.854775807", TG_MONEY_OK, INT64_MAX},
+    {"12.5", TG_MONEY_OK, INT64_C(12500000000)},
+    {"100", TG_MONEY_OK, INT64_C(100000000000)},
+    {"0.1", TG_MONEY_OK, INT64_C(100000000)},
+    {"007.10", TG_MONEY_OK, INT64_C(7100000000)},
+    {"0.000000000", TG_MONEY_OK, 0},
+    {"9223372036", TG_MONEY_OK, INT64_C(9223372036000000000)},
+    {"00000000000000000000000000001", TG_MONEY_OK, INT64_C(1000000000)},
+    {"9223372036.854775808", TG_MONEY_RANGE, 0},
+    {"9223372037", TG_MONEY_RANGE, 0},
+    {"99999999999999999999", TG_MONEY_RANGE, 0},
+    {"1.0000000000", TG_MONEY_PRECISION, 0},
+    {"0.0000000001", TG_MONEY_PRECISION, 0},
+    {"-1", TG_MONEY_NEGATIVE, 0},
+    {"-0", TG_MONEY_NEGATIVE, 0},
+    {"1e3", TG_MONEY_SYNTAX, 0},
+    {"", TG_MONEY_SYNTAX, 0},
+    {" 1", TG_MONEY_SYNTAX, 0},
+    {"1 ", TG_MONEY_SYNTAX, 0},
+    {"+1", TG_MONEY_SYNTAX, 0},
+    {".5", TG_MONEY_SYNTAX, 0},
+    {"5.", TG_MONEY_SYNTAX, 0},
+    {"1,000", TG_MONEY_SYNTAX, 0},
+    {"1.2.3", TG_MONEY_SYNTAX, 0},
+    {"abc", TG_MONEY_SYNTAX, 0},
+    {"0x10", TG_MONEY_SYNTAX, 0},
+    {"nan", TG_MONEY_SYNTAX, 0},
+    {"1\n", TG_MONEY_SYNTAX, 0},
+    {"000000000000000000000000000000000000000000000000000000000000000001", TG_MONEY_SYNTAX, 0},
+};
+
+START_TEST(money_parse_table)
+{
+    for (size_t i = 0; i < sizeof parse_cases / sizeof *parse_cases; i++) {
+        int64_t v = -42;
+        int rc = tg_money_parse_usd(parse_cases[i].text, &v);
+        ck_assert_msg(rc == parse_cases[i].status, "'%s': status %d, want %d",
+                      parse_cases[i].text, rc, parse_cases[i].status);
+        if (rc == TG_MONEY_OK)
+            ck_assert_msg(v == parse_cases[i].nusd, "'%s': %lld", parse_cases[i].text,
+                          (long long)v);
+        else
+            ck_assert_msg(v == -42, "'%s': output changed on failure", parse_cases[i].text);
+        ck_assert_ptr_nonnull(tg_money_strerror(rc));
+    }
+    int64_t v;
+    ck_assert_int_eq(tg_money_parse_usd(NULL, &v), TG_MONEY_SYNTAX);
+}
+END_TEST
+
+static const struct {
+    int64_t nusd;
+    const char *text;
+} format_cases[] = {
+    {0, "0.00"},
+    {1, "0.000000001"},
+    {INT64_C(12500000000), "12.50"},
+    {INT64_C(1000000000), "1.00"},
+    {INT64_C(123456789), "0.123456789"},
+    {INT64_C(10000000), "0.01"},
+    {INT64_C(1000000), "0.001"},
+    {INT64_C(100000000000), "100.00"},
+    {INT64_C(1234567890123), "1234.567890123"},
+    {INT64_MAX, "9223372036.854775807"},
+    {-1, "-0.000000001"},
+    {INT64_C(-2500000000), "-2.50"},
+    {INT64_MIN, "-9223372036.854775808"},
+};
+
+START_TEST(money_format_table)
+{
+    char buf[TG_MONEY_FMT_SIZE];
+    for (size_t i = 0; i < sizeof format_cases / sizeof *format_cases; i++) {
+        int n = tg_money_format(format_cases[i].nusd, buf, sizeof buf);
+        ck_assert_str_eq(buf, format_cases[i].text);
+        ck_assert_int_eq(n, (int)strlen(format_cases[i].text));
+        int64_t back;
+        if (format_cases[i].nusd >= 0) {
+            ck_assert_int_eq(tg_money_parse_usd(buf, &back), TG_MONEY_OK);
+            ck_assert(back == format_cases[i].nusd);
+        }
+    }
+    char small[4];
+    ck_assert_int_eq(tg_money_format(INT64_C(12500000000), small, sizeof small), 5);
+    ck_assert_str_eq(small, "12.");
+    ck_assert_int_eq(tg_money_format(INT64_C(12500000000), NULL, 0), 5);
+}
+END_TEST
+
+START_TEST(money_round_trip)
+{
+    /* every amount with few significant digits, at every scale */
+    int64_t scale = 1;
+    for (int e = 0; e <= 18; e++, scale *= (e <= 18 ? 10 : 1))
+        for (int64_t d = 0; d < 100; d++) {
+            if (d > 0 && scale > INT64_MAX / d)
+                break;
+            char buf[TG_MONEY_FMT_SIZE];
+            int64_t back;
+            tg_money_format(d * scale, buf, sizeof buf);
+            ck_assert_int_eq(tg_money_parse_usd(buf, &back), TG_MONEY_OK);
+            ck_assert(back == d * scale);
+        }
+}
+END_TEST
+
+/* ---------------------------------------------------------------- open and migrations */
+
+START_TEST(open_fresh_and_reopen)
+{
+    tg_store *st = open_ok(); /* also creates nested/dir */
+    ck_assert_int_eq(tg_store_schema_version(st), 1);
+    ck_assert_str_eq(tg_store_errmsg(st), "");
+    add_team(st, "persisted");
+    tg_store_close(st);
+    ck_assert_str_eq(raw_query("PRAGMA journal_mode"), "wal");
+    ck_assert_str_eq(raw_query("PRAGMA user_version"), "1");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), "1");
+    for (int i = 0; i < 3; i++) { /* idempotent: nothing is applied twice */
+        st = open_ok();
+        ck_assert_int_eq(tg_store_schema_version(st), 1);
+        tg_team t;
+        ck_assert_int_eq(tg_store_team_get(st, "persisted", &t), TG_STORE_OK);
+        tg_store_close(st);
+    }
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), "1");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
+                               " name = 'keys_hash'"),
+                     "1");
+}
+END_TEST
+
+START_TEST(open_refuses_newer_schema)
+{
+    tg_store_close(open_ok());
+    raw_exec("INSERT INTO schema_version VALUES (999, '2099-01-01T00:00:00Z')");
+    tg_store *st = (tg_store *)1;
+    char err[TG_STORE_ERR_SIZE];
+    ck_assert_int_eq(tg_store_open(dburl, &st, err, sizeof err), TG_STORE_ERROR);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err, "newer") && strstr(err, "999"), "%s", err);
+}
+END_TEST
+
+START_TEST(open_bad_urls)
+{
+    static const char *const bad[] = {"", "sqlite:", "mysql://u:pw@h/db", "./var/x.db",
+                                      "SQLITE:x.db"};
+    tg_store *st;
+    char err[TG_STORE_ERR_SIZE];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(tg_store_open(bad[i], &st, err, sizeof err), TG_STORE_INVALID);
+        ck_assert_ptr_null(st);
+        ck_assert(err[0] != '\0');
+    }
+    ck_assert_int_eq(tg_store_open(NULL, &st, NULL, 0), TG_STORE_INVALID);
+    ck_assert_int_eq(tg_store_open("postgres://admin:hunter2@db/tg", &st, err, sizeof err),
+                     TG_STORE_INVALID);
+    ck_assert_msg(!strstr(err, "hunter2") && strstr(err, "PostgreSQL"), "%s", err);
+}
+END_TEST
+
+START_TEST(open_not_a_database)
+{
+    char path[PATH_SIZE + 8], url[PATH_SIZE + 16], err[TG_STORE_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/junk.db", tmpdir);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 4096; i++)
+        fputc("not a database "[i % 15], f);
+    fclose(f);
+    tg_store *st;
+    ck_assert_int_eq(tg_store_open(url, &st, err, sizeof err), TG_STORE_ERROR);
+    ck_assert_msg(strstr(err, "junk.db") && strstr(err, "not a database"), "%s", err);
+    snprintf(url, sizeof url, "sqlite:%s/junk.db/below/x.db", tmpdir); /* a file as a dir */
+    ck_assert_int_eq(tg_store_open(url, &st, err, sizeof err), TG_STORE_ERROR);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- teams */
+
+START_TEST(team_add_get_list)
+{
+    tg_store *st = open_ok();
+    tg_team t = team_spec("ml", INT64_C(100000000000), 5000, TG_PERIOD_WEEK), got;
+    ck_assert_int_eq(tg_store_team_add(st, &t), TG_STORE_OK);
+    ck_assert(t.id > 0);
+    ck_assert_int_eq((int)strlen(t.created_at), TG_STORE_TIME_LEN);
+    ck_assert(t.created_at[10] == 'T' && t.created_at[19] == 'Z');
+    ck_assert_int_eq(tg_store_team_get(st, "ml", &got), TG_STORE_OK);
+    ck_assert(got.id == t.id && got.budget_nusd == INT64_C(100000000000));
+    ck_assert(got.budget_tokens == 5000 && got.period == TG_PERIOD_WEEK);
+    ck_assert_str_eq(got.created_at, t.created_at);
+
+    tg_team dup = team_spec("ml", TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, TG_PERIOD_DAY);
+    ck_assert_int_eq(tg_store_team_add(st, &dup), TG_STORE_EXISTS);
+    ck_assert_str_eq(tg_store_errmsg(st), "team 'ml' already exists");
+    ck_assert_int_eq(tg_store_team_get(st, "nope", &got), TG_STORE_NOT_FOUND);
+    ck_assert_str_eq(tg_store_errmsg(st), "no team 'nope'");
+    ck_assert_int_eq(tg_store_team_get(st, "ML", &got), TG_STORE_NOT_FOUND);
+
+    add_team(st, "zeta");
+    add_team(st, "alpha.1_x-y");
+    tg_team *all;
+    size_t n;
+    ck_assert_int_eq(tg_store_team_list(st, &all, &n), TG_STORE_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(all[0].name, "alpha.1_x-y");
+    ck_assert_str_eq(all[1].name, "ml");
+    ck_assert_str_eq(all[2].name, "zeta");
+    ck_assert(all[2].budget_nusd == TG_STORE_UNLIMITED);
+    ck_assert(all[2].budget_tokens == TG_STORE_UNLIMITED);
+    free(all);
+    tg_store_close(st);
+}
+END_TEST
+
+START_TEST(team_names_and_limits)
+{
+    static const char *const bad[] = {"", "a b", "é", "team/x", "x\n", "quote'",
+                                      "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde"
+                                      "fghijabcde"};
+    char longest[TG_TEAM_NAME_MAX + 1];
+    memset(longest, 'a', TG_TEAM_NAME_MAX);
+    longest[TG_TEAM_NAME_MAX] = '\0';
+    tg_store *st = open_ok();
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(!tg_store_team_name_valid(bad[i]), "'%s' accepted", bad[i]);
+        tg_team t = team_spec(bad[i], TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, 0);
+        if (strlen(bad[i]) <= TG_TEAM_NAME_MAX)
+            ck_assert_int_eq(tg_store_team_add(st, &t), TG_STORE_INVALID);
+    }
+    ck_assert(!tg_store_team_name_valid(NULL));
+    ck_assert(tg_store_team_name_valid(longest));
+    add_team(st, longest);
+    tg_team neg = team_spec("neg", -5, TG_STORE_UNLIMITED, TG_PERIOD_DAY);
+    ck_assert_int_eq(tg_store_team_add(st, &neg), TG_STORE_INVALID);
+    neg = team_spec("neg", 0, -2, TG_PERIOD_DAY);
+    ck_assert_int_eq(tg_store_team_add(st, &neg), TG_STORE_INVALID);
+    neg = team_spec("neg", 0, 0, (tg_period)7);
+    ck_assert_int_eq(tg_store_team_add(st, &neg), TG_STORE_INVALID);
+    tg_period p;
+    ck_assert_int_eq(tg_store_period_parse("week", &p), 0);
+    ck_assert_int_eq(p, TG_PERIOD_WEEK);
+    ck_assert_int_eq(tg_store_period_parse("Week", &p), -1);
+    ck_assert_int_eq(tg_store_period_parse("year", &p), -1);
+    ck_assert_str_eq(tg_store_period_name(TG_PERIOD_DAY), "day");
+    tg_store_close(st);
+}
+END_TEST
+
+START_TEST(team_set_fields)
+{
+    tg_store *st = open_ok();
+    tg_team t = team_spec("ops", INT64_C(5000000000), 100, TG_PERIOD_MONTH), got;
+    ck_assert_int_eq(tg_store_team_add(st, &t), TG_STORE_OK);
+
+    tg_team_update u = {.set_budget = true, .budget_nusd = 1};
+    ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_OK);
+    ck_assert(got.budget_nusd == 1 && got.budget_tokens == 100);
+    ck_assert(got.period == TG_PERIOD_MONTH);
+
+    u = (tg_team_update){.set_period = true, .period = TG_PERIOD_DAY};
+    ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_OK);
+    ck_assert(got.budget_nusd == 1 && got.period == TG_PERIOD_DAY);
+
+    u = (tg_team_update){.set_budget = true, .budget_nusd = TG_STORE_UNLIMITED,
+                         .set_tokens = true, .budget_tokens = TG_STORE_UNLIMITED};
+    ck_assert_int_eq(tg_store_team_set(st, "ops", &u, NULL), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_team_get(st, "ops", &got), TG_STORE_OK);
+    ck_assert(got.budget_nusd == TG_STORE_UNLIMITED && got.budget_tokens == TG_STORE_UNLIMITED);
+    ck_assert(got.period == TG_PERIOD_DAY && got.id == t.id);
+
+    ck_assert_int_eq(tg_store_team_set(st, "ghost", &u, &got), TG_STORE_NOT_FOUND);
+    ck_assert_str_eq(tg_store_errmsg(st), "no team 'ghost'");
+    ck_assert_int_eq(tg_store_team_set(st, "bad name", &u, &got), TG_STORE_NOT_FOUND);
+    u = (tg_team_update){.set_tokens = true, .budget_tokens = -3};
+    ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_INVALID);
+    tg_store_close(st);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- keys */
+
+static bool is_base62(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+START_TEST(key_create_and_lookup)
+{
+    tg_store *st = open_ok();
+    add_team(st, "ml");
+    char secret[TG_KEY_SECRET_SIZE];
+    tg_key k, found;
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "ci runner", INT64_C(2500000000), secret,
+                                         sizeof secret, &k),
+                     TG_STORE_OK);
+    ck_assert_int_eq((int)strlen(secret), TG_KEY_SECRET_LEN);
+    ck_assert(!strncmp(secret, "tg-", 3));
+    for (int i = 3; i < TG_KEY_SECRET_LEN; i++)
+        ck_assert(is_base62(secret[i]));
+    ck_assert_int_eq((int)strlen(k.id), TG_KEY_ID_LEN);
+    ck_assert(!strncmp(k.id, "key_", 4));
+    ck_assert(strspn(k.id + 4, "0123456789abcdef") == 12);
+    ck_assert(!strncmp(k.prefix, secret, TG_KEY_PREFIX_LEN));
+    ck_assert_int_eq((int)strlen(k.prefix), TG_KEY_PREFIX_LEN);
+    ck_assert_str_eq(k.team, "ml");
+    ck_assert_str_eq(k.revoked_at, "");
+
+    ck_assert_int_eq(tg_store_key_lookup(st, secret, strlen(secret), &found), TG_STORE_OK);
+    ck_assert_str_eq(found.id, k.id);
+    ck_assert_str_eq(found.team, "ml");
+    ck_assert_str_eq(found.name, "ci runner");
+    ck_assert(found.budget_nusd == INT64_C(2500000000) && found.team_id == k.team_id);
+
+    /* not NUL-terminated: only len bytes count */
+    char padded[TG_KEY_SECRET_SIZE + 4];
+    snprintf(padded, sizeof padded, "%sXYZ", secret);
+    ck_assert_int_eq(tg_store_key_lookup(st, padded, TG_KEY_SECRET_LEN, &found), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_lookup(st, padded, strlen(padded), &found),
+                     TG_STORE_NOT_FOUND);
+
+    char wrong[TG_KEY_SECRET_SIZE];
+    memcpy(wrong, secret, sizeof wrong);
+    wrong[TG_KEY_SECRET_LEN - 1] = wrong[TG_KEY_SECRET_LEN - 1] == 'a' ? 'b' : 'a';
+    ck_assert_int_eq(tg_store_key_lookup(st, wrong, strlen(wrong), &found), TG_STORE_NOT_FOUND);
+    ck_assert_str_eq(tg_store_errmsg(st), "unknown key");
+    ck_assert_int_eq(tg_store_key_lookup(st, secret, TG_KEY_SECRET_LEN - 1, &found),
+                     TG_STORE_NOT_FOUND);
+    ck_assert_int_eq(tg_store_key_lookup(st, k.prefix, strlen(k.prefix), &found),
+                     TG_STORE_NOT_FOUND);
+    ck_assert_int_eq(tg_store_key_lookup(st, "", 0, &found), TG_STORE_NOT_FOUND);
+    ck_assert_int_eq(tg_store_key_lookup(st, NULL, 5, &found), TG_STORE_NOT_FOUND);
+    char huge[TG_KEY_SECRET_INPUT_MAX + 2];
+    memset(huge, 'x', sizeof huge);
+    ck_assert_int_eq(tg_store_key_lookup(st, huge, sizeof huge, &found), TG_STORE_NOT_FOUND);
+
+    ck_assert_int_eq(tg_store_key_get(st, k.id, &found), TG_STORE_OK);
+    ck_assert_str_eq(found.prefix, k.prefix);
+    ck_assert_int_eq(tg_store_key_get(st, "key_000000000000", &found), TG_STORE_NOT_FOUND);
+    ck_assert_int_eq(tg_store_key_get(st, "nonsense", &found), TG_STORE_NOT_FOUND);
+    tg_store_close(st);
+}
+END_TEST
+
+START_TEST(key_create_refusals)
+{
+    tg_store *st = open_ok();
+    add_team(st, "ml");
+    char secret[TG_KEY_SECRET_SIZE] = "leftover", tiny[8] = "leftover";
+    char label[TG_KEY_LABEL_MAX + 2];
+    memset(label, 'l', sizeof label - 1);
+    label[sizeof label - 1] = '\0';
+    tg_key k;
+    ck_assert_int_eq(tg_store_key_create(st, "nope", NULL, TG_STORE_UNLIMITED, secret,
+                                         sizeof secret, &k),
+                     TG_STORE_NOT_FOUND);
+    ck_assert_str_eq(secret, "");
+    ck_assert_str_eq(tg_store_errmsg(st), "no team 'nope'");
+    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, TG_STORE_UNLIMITED, tiny, sizeof tiny,
+                                         &k),
+                     TG_STORE_INVALID);
+    ck_assert_int_eq(tg_store_key_create(st, "ml", label, TG_STORE_UNLIMITED, secret,
+                                         sizeof secret, &k),
+                     TG_STORE_INVALID);
+    label[TG_KEY_LABEL_MAX] = '\0'; /* exactly the limit */
+    ck_assert_int_eq(tg_store_key_create(st, "ml", label, TG_STORE_UNLIMITED, secret,
+                                         sizeof secret, &k),
+                     TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "tab\there", TG_STORE_UNLIMITED, secret,
+                                         sizeof secret, &k),
+                     TG_STORE_INVALID);
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "", -7, secret, sizeof secret, &k),
+                     TG_STORE_INVALID);
+    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, 0, secret, sizeof secret, NULL),
+                     TG_STORE_OK);
+    tg_store_close(st);
+}
+END_TEST
+
+START_TEST(key_revoke_and_list)
+{
+    tg_store *st = open_ok();
+    add_team(st, "b-team");
+    add_team(st, "a-team");
+    char s1[TG_KEY_SECRET_SIZE], s2[TG_KEY_SECRET_SIZE], s3[TG_KEY_SECRET_SIZE];
+    tg_key k1, k2, k3, got;
+    ck_assert_int_eq(tg_store_key_create(st, "b-team", "one", TG_STORE_UNLIMITED, s1,
+                                         sizeof s1, &k1), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_create(st, "b-team", "two", TG_STORE_UNLIMITED, s2,
+                                         sizeof s2, &k2), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_create(st, "a-team", NULL, 1, s3, sizeof s3, &k3),
+                     TG_STORE_OK);
+
+    ck_assert_int_eq(tg_store_key_revoke(st, k1.id, &got), TG_STORE_OK);
+    ck_assert_int_eq((int)strlen(got.revoked_at), TG_STORE_TIME_LEN);
+    ck_assert_int_eq(tg_store_key_lookup(st, s1, strlen(s1), &got), TG_STORE_REVOKED);
+    ck_assert_str_eq(got.id, k1.id);
+    ck_assert_msg(strstr(tg_store_errmsg(st), "revoked") && !strstr(tg_store_errmsg(st), s1),
+                  "%s", tg_store_errmsg(st));
+    ck_assert_int_eq(tg_store_key_lookup(st, s2, strlen(s2), &got), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_revoke(st, k1.id, &got), TG_STORE_REVOKED);
+    ck_assert_int_eq(tg_store_key_revoke(st, "key_ffffffffffff", &got), TG_STORE_NOT_FOUND);
+    ck_assert_str_eq(tg_store_errmsg(st), "no key 'key_ffffffffffff'");
+    ck_assert_int_eq(tg_store_key_revoke(st, "x", NULL), TG_STORE_NOT_FOUND);
+
+    tg_key *keys;
+    size_t n;
+    ck_assert_int_eq(tg_store_key_list(st, NULL, &keys, &n), TG_STORE_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(keys[0].id, k3.id); /* a-team first */
+    ck_assert_str_eq(keys[1].id, k1.id);
+    ck_assert_str_eq(keys[2].id, k2.id);
+    ck_assert(keys[1].revoked_at[0] && !keys[2].revoked_at[0]);
+    free(keys);
+    ck_assert_int_eq(tg_store_key_list(st, "b-team", &keys, &n), TG_STORE_OK);
+    ck_assert_uint_eq(n, 2);
+    free(keys);
+    add_team(st, "empty");
+    ck_assert_int_eq(tg_store_key_list(st, "empty", &keys, &n), TG_STORE_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(keys);
+    ck_assert_int_eq(tg_store_key_list(st, "ghost", &keys, &n), TG_STORE_NOT_FOUND);
+    tg_store_close(st);
+}
+END_TEST
+
+START_TEST(key_secret_never_stored)
+{
+    enum { NKEYS = 20 };
+    static char secrets[NKEYS][TG_KEY_SECRET_SIZE];
+    uint8_t hash[32];
+    unsigned int hlen;
+    tg_store *st = open_ok();
+    add_team(st, "ml");
+    for (int i = 0; i < NKEYS; i++)
+        ck_assert_int_eq(tg_store_key_create(st, "ml", "k", TG_STORE_UNLIMITED, secrets[i],
+                                             TG_KEY_SECRET_SIZE, NULL),
+                         TG_STORE_OK);
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: in the WAL; pass 1: checkpointed */
+        for (int i = 0; i < NKEYS; i++) {
+            const char *s = secrets[i];
+            ck_assert_msg(!store_files_have(s, TG_KEY_SECRET_LEN), "secret %d on disk", i);
+            ck_assert_msg(!store_files_have(s + TG_KEY_PREFIX_LEN,
+                                            TG_KEY_SECRET_LEN - TG_KEY_PREFIX_LEN),
+                          "secret %d's tail on disk", i);
+            ck_assert(store_files_have(s, TG_KEY_PREFIX_LEN));
+            ck_assert_int_eq(EVP_Digest(s, TG_KEY_SECRET_LEN, hash, &hlen, EVP_sha256(), NULL),
+                             1);
+            ck_assert_msg(store_files_have(hash, sizeof hash), "hash %d not on disk", i);
+        }
+        if (pass == 0)
+            tg_store_close(st);
+    }
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM keys WHERE length(hash) = 32"), "20");
+}
+END_TEST
+
+START_TEST(key_ids_and_secrets_unique)
+{
+    enum { NKEYS = 300 };
+    static char ids[NKEYS][TG_KEY_ID_LEN + 1], secrets[NKEYS][TG_KEY_SECRET_SIZE];
+    tg_store *st = open_ok();
+    add_team(st, "ml");
+    tg_key k;
+    for (int i = 0; i < NKEYS; i++) {
+        ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, TG_STORE_UNLIMITED, secrets[i],
+                                             TG_KEY_SECRET_SIZE, &k),
+                         TG_STORE_OK);
+        memcpy(ids[i], k.id, sizeof ids[i]);
+    }
+    for (int i = 0; i < NKEYS; i++)
+        for (int j = i + 1; j < NKEYS; j++) {
+            ck_assert_str_ne(ids[i], ids[j]);
+            ck_assert_str_ne(secrets[i], secrets[j]);
+        }
+    for (int i = 0; i < NKEYS; i += 37) {
+        ck_assert_int_eq(tg_store_key_lookup(st, secrets[i], TG_KEY_SECRET_LEN, &k),
+                         TG_STORE_OK);
+        ck_assert_str_eq(k.id, ids[i]);
+    }
+    tg_store_close(st);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- concurrency */
+
+START_TEST(two_handles_share_the_file)
+{
+    tg_store *a = open_ok(), *b = open_ok();
+    char secret[TG_KEY_SECRET_SIZE];
+    tg_team t;
+    tg_key k;
+    add_team(a, "shared");
+    ck_assert_int_eq(tg_store_team_get(b, "shared", &t), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_create(b, "shared", NULL, TG_STORE_UNLIMITED, secret,
+                                         sizeof secret, NULL),
+                     TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_lookup(a, secret, strlen(secret), &k), TG_STORE_OK);
+    tg_team dup = team_spec("shared", 0, 0, TG_PERIOD_DAY);
+    ck_assert_int_eq(tg_store_team_add(b, &dup), TG_STORE_EXISTS);
+    ck_assert_int_eq(tg_store_key_revoke(a, k.id, NULL), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_lookup(b, secret, strlen(secret), &k), TG_STORE_REVOKED);
+    tg_store_close(a);
+    tg_store_close(b);
+    ck_assert_str_eq(raw_query("PRAGMA journal_mode"), "wal");
+}
+END_TEST
+
+/* Each thread opens its own handle (racing the first open's migration) and writes. */
+static void *writer(void *arg)
+{
+    long id = (long)arg;
+    tg_store *st = NULL;
+    char err[TG_STORE_ERR_SIZE], name[32], secret[TG_KEY_SECRET_SIZE];
+    if (tg_store_open(dburl, &st, err, sizeof err) != TG_STORE_OK) {
+        fprintf(stderr, "thread %ld: open: %s\n", id, err);
+        return (void *)1;
+    }
+    for (int i = 0; i < TEAMS_PER_THREAD; i++) {
+        snprintf(name, sizeof name, "t%ld-%d", id, i);
+        tg_team t = team_spec(name, i, TG_STORE_UNLIMITED, TG_PERIOD_DAY);
+        tg_key k;
+        if (tg_store_team_add(st, &t) != TG_STORE_OK ||
+            tg_store_key_create(st, name, NULL, TG_STORE_UNLIMITED, secret, sizeof secret,
+                                NULL) != TG_STORE_OK ||
+            tg_store_key_lookup(st, secret, strlen(secret), &k) != TG_STORE_OK) {
+            fprintf(stderr, "thread %ld: %s\n", id, tg_store_errmsg(st));
+            tg_store_close(st);
+            return (void *)1;
+        }
+    }
+    tg_store_close(st);
+    return NULL;
+}
+
+START_TEST(concurrent_writers)
+{
+    pthread_t th[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, writer, (void *)i), 0);
+    for (int i = 0; i < THREADS; i++) {
+        void *ret;
+        ck_assert_int_eq(pthread_join(th[i], &ret), 0);
+        ck_assert_ptr_null(ret);
+    }
+    tg_store *st = open_ok();
+    tg_team *teams;
+    tg_key *keys;
+    size_t n;
+    ck_assert_int_eq(tg_store_team_list(st, &teams, &n), TG_STORE_OK);
+    ck_assert_uint_eq(n, THREADS * TEAMS_PER_THREAD);
+    free(teams);
+    ck_assert_int_eq(tg_store_key_list(st, NULL, &keys, &n), TG_STORE_OK);
+    ck_assert_uint_eq(n, THREADS * TEAMS_PER_THREAD);
+    free(keys);
+    tg_store_close(st);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), "1");
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *money = tcase_create("money");
+    tcase_add_test(money, money_parse_table);
+    tcase_add_test(money, money_format_table);
+    tcase_add_test(money, money_round_trip);
+    suite_add_tcase(s, money);
+
+    TCase *db = tcase_create("sqlite");
+    tcase_add_checked_fixture(db, setup, teardown);
+    tcase_set_timeout(db, 60);
+    tcase_add_test(db, open_fresh_and_reopen);
+    tcase_add_test(db, open_refuses_newer_schema);
+    tcase_add_test(db, open_bad_urls);
+    tcase_add_test(db, open_not_a_database);
+    tcase_add_test(db, team_add_get_list);
+    tcase_add_test(db, team_names_and_limits);
+    tcase_add_test(db, team_set_fields);
+    tcase_add_test(db, key_create_and_lookup);
+    tcase_add_test(db, key_create_refusals);
+    tcase_add_test(db, key_revoke_and_list);
+    tcase_add_test(db, key_secret_never_stored);
+    tcase_add_test(db, key_ids_and_secrets_unique);
+    tcase_add_test(db, two_handles_share_the_file);
+    tcase_add_test(db, concurrent_writers);
+    suite_add_tcase(s, db);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
