@@ -20,7 +20,9 @@ static const char usage_text[] =
     "usage: tollgate keys create --team NAME [--name LABEL] [--budget-usd X]\n"
     "       tollgate keys list [--team NAME] [--format table|json]\n"
     "       tollgate keys revoke ID\n"
-    "       (each also takes --config FILE)\n"
+    "       (each also takes --config FILE)\n";
+
+static const char details_text[] =
     "\n"
     "Virtual keys, the bearer tokens applications send instead of a provider key.\n"
     "  create   makes a key for team NAME and prints its secret alone on stdout: this is\n"
@@ -51,7 +53,8 @@ static int key_create(int argc, char **argv)
                                {"--budget-usd", &budget},
                                {"--config", &config},
                                {NULL, NULL}};
-    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " create", usage_text);
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " create",
+                                usage_text, details_text);
     if (rc >= 0)
         return rc;
     if (!team) {
@@ -128,7 +131,8 @@ static int key_list(int argc, char **argv)
     const char *team = NULL, *format = NULL, *config = NULL, *pos[1];
     const tg_cli_opt opts[] = {
         {"--team", &team}, {"--format", &format}, {"--config", &config}, {NULL, NULL}};
-    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " list", usage_text);
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " list",
+                                usage_text, details_text);
     bool json;
     if (rc >= 0)
         return rc;
@@ -157,7 +161,8 @@ static int key_revoke(int argc, char **argv)
 {
     const char *config = NULL, *pos[1];
     const tg_cli_opt opts[] = {{"--config", &config}, {NULL, NULL}};
-    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " revoke", usage_text);
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " revoke",
+                                usage_text, details_text);
     if (rc >= 0)
         return rc;
     tg_store *st;
@@ -189,6 +194,7 @@ int tg_cmd_keys(int argc, char **argv)
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage_text, stdout);
+        fputs(details_text, stdout);
         return 0;
     }
     for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)

@@ -47,7 +47,7 @@ static int match_opt(int argc, char **argv, int *i, const tg_cli_opt *opts)
 }
 
 int tg_cli_parse(int argc, char **argv, const tg_cli_opt *opts, const char **pos, int minpos,
-                 int maxpos, int *npos, const char *who, const char *usage)
+                 int maxpos, int *npos, const char *who, const char *usage, const char *details)
 {
     bool only_positional = false;
     *npos = 0;
@@ -63,6 +63,7 @@ int tg_cli_parse(int argc, char **argv, const tg_cli_opt *opts, const char **pos
             only_positional = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
+            fputs(details, stdout);
             return 0;
         } else {
             int m = match_opt(argc, argv, &i, opts);
@@ -89,7 +90,7 @@ int tg_cli_money_arg(const char *who, const char *flag, const char *val, bool al
     int rc = tg_money_parse_usd(val, nusd);
     if (rc == TG_MONEY_OK)
         return 0;
-    fprintf(stderr, "%s: %s: '%.*s' is %s\n", who, flag, TG_MONEY_TEXT_MAX, val,
+    fprintf(stderr, "%s: %s: '%.*s': %s\n", who, flag, TG_MONEY_TEXT_MAX, val,
             tg_money_strerror(rc));
     return 1;
 }
@@ -110,7 +111,7 @@ int tg_cli_count_arg(const char *who, const char *flag, const char *val, bool al
         v = v * 10 + d;
     }
     if (p == val || *p != '\0') {
-        fprintf(stderr, "%s: %s: '%.*s' is not a whole number from 0 to %" PRId64 "%s\n", who,
+        fprintf(stderr, "%s: %s: '%.*s': not a whole number from 0 to %" PRId64 "%s\n", who,
                 flag, TG_MONEY_TEXT_MAX, val, INT64_MAX, allow_none ? " (or none)" : "");
         return 1;
     }
@@ -171,7 +172,7 @@ int tg_cli_store_open(const char *who, const char *config, tg_store **st)
         cJSON_Delete(root);
         return 1;
     }
-    if (!url)
+    if (!url || !*url)
         url = getenv(STORE_ENV);
     if (!url || !*url)
         url = TG_STORE_DEFAULT_URL;

@@ -22,7 +22,6 @@ int tg_cmd_teams(int argc, char **argv);
 int tg_cmd_keys(int argc, char **argv);
 
 #define TG_CLI_CONFIG_MAX (4u << 20) /* largest configuration file read */
-#define TG_CLI_MAX_POSITIONAL 4      /* positional arguments one action takes, at most */
 #define TG_CLI_TABLE_COLS 8          /* columns of a table */
 #define TG_CLI_CELL_SIZE 160         /* bytes of one table cell, NUL included */
 
@@ -35,12 +34,13 @@ typedef struct {
 
 /* Parses the arguments of one action, argv[1..argc-1]: the options in `opts` (ended by
  * {NULL, NULL}), "-h"/"--help", "--" (everything after it is positional), and between
- * `minpos` and `maxpos` (<= TG_CLI_MAX_POSITIONAL) positional arguments into pos[],
- * their count into *npos.  `who` names the command in messages ("tollgate teams add").
- * Returns -1 to go on; 0 after printing `usage` on stdout (help asked for); 2 after a
- * usage error, explained with `usage` on stderr.  Pointers point into argv. */
+ * `minpos` and `maxpos` positional arguments into pos[] (room for `maxpos`), their count
+ * into *npos.  `who` names the command in messages ("tollgate teams add").
+ * Returns -1 to go on; 0 after printing `usage` and `details` on stdout (help asked for);
+ * 2 after a usage error, explained on stderr followed by `usage`.  Pointers point into
+ * argv. */
 int tg_cli_parse(int argc, char **argv, const tg_cli_opt *opts, const char **pos, int minpos,
-                 int maxpos, int *npos, const char *who, const char *usage);
+                 int maxpos, int *npos, const char *who, const char *usage, const char *details);
 
 /* Opens the store that `config` (NULL for none) and the environment select (see top of
  * file).  Returns 0 with *st set, or 1 after printing a line on stderr ("WHO: ..."). */

@@ -20,7 +20,9 @@ static const char usage_text[] =
     "usage: tollgate teams add NAME [--budget-usd X] [--period day|week|month] [--tokens N]\n"
     "       tollgate teams list [--format table|json]\n"
     "       tollgate teams set NAME [--budget-usd X|none] [--period P] [--tokens N|none]\n"
-    "       (each also takes --config FILE)\n"
+    "       (each also takes --config FILE)\n";
+
+static const char details_text[] =
     "\n"
     "Teams and their hard budgets.  NAME is 1-64 characters from A-Z a-z 0-9 _ . -.\n"
     "  --budget-usd X   spend limit per period in USD, up to 9 decimals (\"none\": no limit)\n"
@@ -76,7 +78,8 @@ static int team_add(int argc, char **argv)
     const tg_cli_opt opts[] = {{"--budget-usd", &budget}, {"--period", &period},
                                {"--tokens", &tokens},     {"--config", &config},
                                {NULL, NULL}};
-    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " add", usage_text);
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " add",
+                                usage_text, details_text);
     if (rc >= 0)
         return rc;
     tg_team t = {.budget_nusd = TG_STORE_UNLIMITED, .budget_tokens = TG_STORE_UNLIMITED,
@@ -145,7 +148,8 @@ static int team_list(int argc, char **argv)
     static const char *const head[] = {"NAME", "BUDGET_USD", "TOKENS", "PERIOD", "CREATED"};
     const char *format = NULL, *config = NULL, *pos[1];
     const tg_cli_opt opts[] = {{"--format", &format}, {"--config", &config}, {NULL, NULL}};
-    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " list", usage_text);
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " list",
+                                usage_text, details_text);
     bool json;
     if (rc >= 0)
         return rc;
@@ -176,7 +180,8 @@ static int team_set(int argc, char **argv)
     const tg_cli_opt opts[] = {{"--budget-usd", &budget}, {"--period", &period},
                                {"--tokens", &tokens},     {"--config", &config},
                                {NULL, NULL}};
-    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " set", usage_text);
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " set",
+                                usage_text, details_text);
     if (rc >= 0)
         return rc;
     if (!budget && !period && !tokens) {
@@ -213,6 +218,7 @@ int tg_cmd_teams(int argc, char **argv)
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage_text, stdout);
+        fputs(details_text, stdout);
         return 0;
     }
     for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)

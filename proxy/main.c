@@ -18,6 +18,10 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"serve", tg_cmd_serve, "[--config FILE]  run the proxy"},
+    {"check", tg_cmd_check, "[--config FILE]  validate the configuration"},
+    {"teams", tg_cmd_teams, "add|list|set ... [--config FILE]  teams and their budgets"},
+    {"keys", tg_cmd_keys, "create|list|revoke ... [--config FILE]  virtual keys"},
     {"tokenize", tg_cmd_tokenize,
      "[--encoding cl100k_base|o200k_base] [--ids] [--jsonl] [FILE]  token counts or ids"},
     {"count", tg_cmd_count,

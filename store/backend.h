@@ -38,6 +38,9 @@ typedef struct tg_store_backend {
     int (*key_list)(tg_store *st, int64_t team_id, tg_key **out, size_t *n);
     /* Sets revoked_at = `when` if not yet revoked; TG_STORE_NOT_FOUND / TG_STORE_REVOKED. */
     int (*key_revoke)(tg_store *st, const char *id, const char *when);
+    /* Inserts recs[0..n) in one transaction. */
+    int (*records_insert)(tg_store *st, const tg_record *recs, size_t n);
+    int (*records_count)(tg_store *st, int64_t *n);
 } tg_store_backend;
 
 struct tg_store {

@@ -14,6 +14,7 @@
  * held a secret or its hash are wiped with OPENSSL_cleanse. */
 #include "store/store.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ int tg_store_fail(tg_store *st, int status, const char *fmt, ...)
 
 void tg_store_copy(char *dst, size_t size, const char *src)
 {
+    assert(size > 0);
     size_t n = strnlen(src, size - 1);
     memcpy(dst, src, n);
     dst[n] = '\0';
@@ -260,10 +262,14 @@ int tg_store_team_add(tg_store *st, tg_team *team)
     return rc;
 }
 
+/* Names are echoed only when valid, so a message stays one plain line. */
 static int no_team(tg_store *st, const char *name)
 {
-    return tg_store_fail(st, TG_STORE_NOT_FOUND, "no team '%.*s'", TG_TEAM_NAME_MAX + 8,
-                         name ? name : "");
+    if (!tg_store_team_name_valid(name))
+        return tg_store_fail(st, TG_STORE_NOT_FOUND,
+                             "no team by that name (names are 1-%d characters from "
+                             "A-Z a-z 0-9 _ . -)", TG_TEAM_NAME_MAX);
+    return tg_store_fail(st, TG_STORE_NOT_FOUND, "no team '%s'", name);
 }
 
 int tg_store_team_get(tg_store *st, const char *name, tg_team *out)
@@ -352,15 +358,19 @@ int tg_store_key_create(tg_store *st, const char *team, const char *label, int64
     return TG_STORE_OK;
 }
 
-static int no_key(tg_store *st, const char *id)
-{
-    return tg_store_fail(st, TG_STORE_NOT_FOUND, "no key '%.*s'", TG_KEY_ID_LEN + 8,
-                         id ? id : "");
-}
-
+/* "key_" + 12 lower-case hex digits. */
 static bool key_id_valid(const char *id)
 {
-    return id && strnlen(id, TG_KEY_ID_LEN + 1) == TG_KEY_ID_LEN && !strncmp(id, "key_", 4);
+    return id && strnlen(id, TG_KEY_ID_LEN + 1) == TG_KEY_ID_LEN && !strncmp(id, "key_", 4) &&
+           strspn(id + 4, "0123456789abcdef") == TG_KEY_ID_LEN - 4;
+}
+
+static int no_key(tg_store *st, const char *id)
+{
+    if (!key_id_valid(id))
+        return tg_store_fail(st, TG_STORE_NOT_FOUND,
+                             "no key with that id (ids look like key_0123456789ab)");
+    return tg_store_fail(st, TG_STORE_NOT_FOUND, "no key '%s'", id);
 }
 
 int tg_store_key_get(tg_store *st, const char *id, tg_key *out)
@@ -424,4 +434,16 @@ int tg_store_key_lookup(tg_store *st, const char *secret, size_t len, tg_key *ou
         return tg_store_fail(st, TG_STORE_REVOKED, "key '%s' was revoked at %s", k.id,
                              k.revoked_at);
     return TG_STORE_OK;
+}
+
+int tg_store_records_insert(tg_store *st, const tg_record *recs, size_t n)
+{
+    if (n == 0)
+        return TG_STORE_OK;
+    return st->be->records_insert(st, recs, n);
+}
+
+int tg_store_records_count(tg_store *st, int64_t *n)
+{
+    return st->be->records_count(st, n);
 }

@@ -100,6 +100,30 @@ typedef struct {
     char revoked_at[TG_STORE_TIME_LEN + 1]; /* "" while the key is active */
 } tg_key;
 
+/* One request attempt that reached (or tried to reach) an upstream: the source of truth
+ * for spend.  No prompt or answer text is ever stored.  Tokens follow OpenTelemetry GenAI
+ * usage: input includes cached_input; output includes reasoning. */
+typedef struct {
+    char id[40];                  /* x-tollgate-request-id */
+    int attempt;                  /* 1 for the first upstream attempt */
+    int64_t ts_us;                /* start, microseconds since the Unix epoch (UTC) */
+    char team[TG_TEAM_NAME_MAX + 1];
+    char key_id[TG_KEY_ID_LEN + 1];
+    char provider[64];
+    char requested_model[128];    /* as the client named it */
+    char model[128];              /* as sent upstream */
+    char endpoint[24];            /* chat_completions, completions, ... */
+    int64_t est_input_tokens;     /* tollgate's estimate before sending */
+    int64_t input_tokens, cached_input_tokens, cache_write_tokens;
+    int64_t output_tokens, reasoning_tokens;
+    bool usage_estimated;         /* true: the vendor reported no usage; tollgate counted */
+    int status;                   /* HTTP status sent to the client */
+    int upstream_status;          /* 0 when no answer came */
+    int64_t latency_us;           /* request start to last byte */
+    int64_t ttfb_us;              /* upstream time to first byte, -1 when none */
+    bool streamed, client_aborted;
+} tg_record;
+
 /* Opens (creating if needed) the store named by `url` and migrates its schema to the
  * current version.  `url` is not kept.  On success returns TG_STORE_OK and sets *out, a
  * handle the caller closes with tg_store_close.  On failure returns TG_STORE_INVALID (a
@@ -187,5 +211,14 @@ __attribute__((warn_unused_result)) int tg_store_key_revoke(tg_store *st, const 
  * appears in tg_store_errmsg. */
 __attribute__((warn_unused_result)) int tg_store_key_lookup(tg_store *st, const char *secret,
                                                            size_t len, tg_key *out);
+
+/* Inserts n records in one transaction (all or none).  Returns TG_STORE_OK, or
+ * TG_STORE_ERROR (the caller keeps the records and retries). */
+__attribute__((warn_unused_result)) int tg_store_records_insert(tg_store *st,
+                                                               const tg_record *recs,
+                                                               size_t n);
+
+/* Number of records in the store (tests and reports). */
+__attribute__((warn_unused_result)) int tg_store_records_count(tg_store *st, int64_t *n);
 
 #endif

@@ -18,6 +18,7 @@
  *
  * Statements are prepared once per handle, on first use (SQLITE_PREPARE_PERSISTENT), and
  * reset after each use.  Every value is bound, never spliced into SQL. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #define SQLITE_DIR_MODE 0700
 #define LIST_INITIAL 16
+#define WAL_RETRY_MS 10
 
 static const char *const migrations[] = {
     /* 1: teams and virtual keys */
@@ -54,7 +56,34 @@ static const char *const migrations[] = {
     ");"
     "CREATE UNIQUE INDEX keys_hash ON keys (hash);"
     "CREATE INDEX keys_team ON keys (team_id);",
-    /* 2: (next) the ledger and cost records.  Append; never edit a released script. */
+    /* 2: per-request records (the source of truth for spend).  Small rows, no text. */
+    "CREATE TABLE requests ("
+    "  id              TEXT    NOT NULL,"
+    "  attempt         INTEGER NOT NULL DEFAULT 1,"
+    "  ts_us           INTEGER NOT NULL,"
+    "  team            TEXT    NOT NULL,"
+    "  key_id          TEXT    NOT NULL,"
+    "  provider        TEXT    NOT NULL,"
+    "  requested_model TEXT    NOT NULL,"
+    "  model           TEXT    NOT NULL,"
+    "  endpoint        TEXT    NOT NULL,"
+    "  est_input_tokens   INTEGER NOT NULL,"
+    "  input_tokens       INTEGER NOT NULL,"
+    "  cached_input_tokens INTEGER NOT NULL,"
+    "  cache_write_tokens INTEGER NOT NULL,"
+    "  output_tokens      INTEGER NOT NULL,"
+    "  reasoning_tokens   INTEGER NOT NULL,"
+    "  usage_estimated INTEGER NOT NULL,"
+    "  status          INTEGER NOT NULL,"
+    "  upstream_status INTEGER NOT NULL,"
+    "  latency_us      INTEGER NOT NULL,"
+    "  ttfb_us         INTEGER,"
+    "  streamed        INTEGER NOT NULL,"
+    "  client_aborted  INTEGER NOT NULL,"
+    "  PRIMARY KEY (id, attempt)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX requests_team_ts ON requests (team, ts_us);",
+    /* 3: (next) the ledger.  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -69,6 +98,8 @@ enum {
     S_KEY_LIST,
     S_KEY_REVOKE,
     S_KEY_REVOKED,
+    S_RECORD_INSERT,
+    S_RECORD_COUNT,
     STMT_COUNT
 };
 
@@ -95,6 +126,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                    " ORDER BY t.name, k.created_at, k.rowid",
     [S_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
     [S_KEY_REVOKED] = "SELECT revoked_at IS NOT NULL FROM keys WHERE id = ?1",
+    [S_RECORD_INSERT] = "INSERT OR REPLACE INTO requests VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                        "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+                        "?22)",
+    [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
 };
 
 typedef struct {
@@ -118,6 +153,7 @@ static int db_fail(tg_store *st)
 static sqlite3_stmt *stmt_get(tg_store *st, int which)
 {
     sqlite_impl *im = st->impl;
+    assert(which >= 0 && which < STMT_COUNT);
     if (im->stmt[which])
         return im->stmt[which];
     if (sqlite3_prepare_v3(im->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
@@ -279,10 +315,26 @@ static int migrate(tg_store *st)
     return TG_STORE_OK;
 }
 
+/* Switches to WAL mode (kept in the file, so a no-op after the first time).  Switching a
+ * new file needs an exclusive lock, and when two connections try it at once SQLite
+ * answers SQLITE_BUSY at once instead of calling the busy handler (waiting could
+ * deadlock): so retry here, for at most the busy timeout. */
+static int set_wal(tg_store *st)
+{
+    for (int waited = 0;; waited += WAL_RETRY_MS) {
+        int rc = sqlite3_exec(db_of(st), "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return TG_STORE_OK;
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= TG_STORE_BUSY_TIMEOUT_MS)
+            return db_fail(st);
+        sqlite3_sleep(WAL_RETRY_MS);
+    }
+}
+
 static int configure(tg_store *st)
 {
     sqlite3_busy_timeout(db_of(st), TG_STORE_BUSY_TIMEOUT_MS);
-    int rc = exec(st, "PRAGMA journal_mode = WAL");
+    int rc = set_wal(st);
     if (rc == TG_STORE_OK)
         rc = exec(st, "PRAGMA synchronous = NORMAL");
     if (rc == TG_STORE_OK)
@@ -336,16 +388,18 @@ static int sqlite_open(tg_store *st, const char *path)
 
 /* ---------------------------------------------------------------- teams */
 
+/* Reads a TEAM_COLS row; TG_STORE_ERROR when its period is not one we know. */
 static int read_team(sqlite3_stmt *s, tg_team *t)
 {
+    const char *period = (const char *)sqlite3_column_text(s, 4);
+    if (tg_store_period_parse(period, &t->period) != 0)
+        return TG_STORE_ERROR;
     t->id = sqlite3_column_int64(s, 0);
     column_copy(s, 1, t->name, sizeof t->name);
     t->budget_nusd = column_limit(s, 2);
     t->budget_tokens = column_limit(s, 3);
-    const unsigned char *p = sqlite3_column_text(s, 4);
     column_copy(s, 5, t->created_at, sizeof t->created_at);
-    return tg_store_period_parse((const char *)p, &t->period) == 0 ? TG_STORE_OK
-                                                                   : TG_STORE_ERROR;
+    return TG_STORE_OK;
 }
 
 static int sqlite_team_insert(tg_store *st, tg_team *team)
@@ -559,6 +613,65 @@ static int sqlite_key_revoke(tg_store *st, const char *id, const char *when)
     return stmt_done(st, s, TG_STORE_REVOKED);
 }
 
+static int bind_record(sqlite3_stmt *s, const tg_record *r)
+{
+    const char *text[] = {r->team, r->key_id, r->provider, r->requested_model, r->model,
+                          r->endpoint};
+    int64_t nums[] = {r->est_input_tokens, r->input_tokens, r->cached_input_tokens,
+                      r->cache_write_tokens, r->output_tokens, r->reasoning_tokens,
+                      r->usage_estimated, r->status, r->upstream_status, r->latency_us};
+    int i = 1;
+    sqlite3_bind_text(s, i++, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, i++, r->attempt > 0 ? r->attempt : 1);
+    sqlite3_bind_int64(s, i++, r->ts_us);
+    for (size_t k = 0; k < sizeof text / sizeof *text; k++)
+        sqlite3_bind_text(s, i++, text[k], -1, SQLITE_STATIC);
+    for (size_t k = 0; k < sizeof nums / sizeof *nums; k++)
+        sqlite3_bind_int64(s, i++, nums[k]);
+    if (r->ttfb_us >= 0)
+        sqlite3_bind_int64(s, i++, r->ttfb_us);
+    else
+        sqlite3_bind_null(s, i++);
+    sqlite3_bind_int(s, i++, r->streamed);
+    return sqlite3_bind_int(s, i, r->client_aborted);
+}
+
+static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
+{
+    if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
+        return TG_STORE_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = stmt_get(st, S_RECORD_INSERT);
+        if (!s) {
+            exec(st, "ROLLBACK");
+            return TG_STORE_ERROR;
+        }
+        bind_record(s, &recs[i]);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            stmt_done(st, s, TG_STORE_ERROR);
+            exec(st, "ROLLBACK");
+            return TG_STORE_ERROR;
+        }
+        stmt_done(st, s, TG_STORE_OK);
+    }
+    if (exec(st, "COMMIT") != TG_STORE_OK) {
+        exec(st, "ROLLBACK");
+        return TG_STORE_ERROR;
+    }
+    return TG_STORE_OK;
+}
+
+static int sqlite_records_count(tg_store *st, int64_t *n)
+{
+    sqlite3_stmt *s = stmt_get(st, S_RECORD_COUNT);
+    if (!s)
+        return TG_STORE_ERROR;
+    if (sqlite3_step(s) != SQLITE_ROW)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    *n = sqlite3_column_int64(s, 0);
+    return stmt_done(st, s, TG_STORE_OK);
+}
+
 const tg_store_backend tg_store_sqlite_backend = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -572,4 +685,6 @@ const tg_store_backend tg_store_sqlite_backend = {
     .key_by_hash = sqlite_key_by_hash,
     .key_list = sqlite_key_list,
     .key_revoke = sqlite_key_revoke,
+    .records_insert = sqlite_records_insert,
+    .records_count = sqlite_records_count,
 };

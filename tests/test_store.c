@@ -230,39 +230,43 @@ START_TEST(money_round_trip)
 {
     /* every amount with few significant digits, at every scale */
     int64_t scale = 1;
-    for (int e = 0; e <= 18; e++, scale *= (e <= 18 ? 10 : 1))
-        for (int64_t d = 0; d < 100; d++) {
-            if (d > 0 && scale > INT64_MAX / d)
-                break;
+    for (int e = 0; e <= 18; e++) {
+        for (int64_t d = 0; d < 100 && (d == 0 || scale <= INT64_MAX / d); d++) {
             char buf[TG_MONEY_FMT_SIZE];
             int64_t back;
             tg_money_format(d * scale, buf, sizeof buf);
             ck_assert_int_eq(tg_money_parse_usd(buf, &back), TG_MONEY_OK);
             ck_assert(back == d * scale);
         }
+        if (e < 18)
+            scale *= 10;
+    }
 }
 END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
+#define SCHEMA_NOW 2 /* migrations: 1 teams and keys, 2 request records */
+#define SCHEMA_NOW_STR "2"
+
 START_TEST(open_fresh_and_reopen)
 {
     tg_store *st = open_ok(); /* also creates nested/dir */
-    ck_assert_int_eq(tg_store_schema_version(st), 1);
+    ck_assert_int_eq(tg_store_schema_version(st), SCHEMA_NOW);
     ck_assert_str_eq(tg_store_errmsg(st), "");
     add_team(st, "persisted");
     tg_store_close(st);
     ck_assert_str_eq(raw_query("PRAGMA journal_mode"), "wal");
-    ck_assert_str_eq(raw_query("PRAGMA user_version"), "1");
-    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), "1");
+    ck_assert_str_eq(raw_query("PRAGMA user_version"), SCHEMA_NOW_STR);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), SCHEMA_NOW_STR);
     for (int i = 0; i < 3; i++) { /* idempotent: nothing is applied twice */
         st = open_ok();
-        ck_assert_int_eq(tg_store_schema_version(st), 1);
+        ck_assert_int_eq(tg_store_schema_version(st), SCHEMA_NOW);
         tg_team t;
         ck_assert_int_eq(tg_store_team_get(st, "persisted", &t), TG_STORE_OK);
         tg_store_close(st);
     }
-    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), "1");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), SCHEMA_NOW_STR);
     ck_assert_str_eq(raw_query("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
                                " name = 'keys_hash'"),
                      "1");
@@ -357,9 +361,10 @@ END_TEST
 
 START_TEST(team_names_and_limits)
 {
-    static const char *const bad[] = {"", "a b", "é", "team/x", "x\n", "quote'",
-                                      "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde"
-                                      "fghijabcde"};
+    static const char *const bad[] = {
+        "", "a b", "é", "team/x", "x\n", "quote'",
+        "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde", /* 65 */
+    };
     char longest[TG_TEAM_NAME_MAX + 1];
     memset(longest, 'a', TG_TEAM_NAME_MAX);
     longest[TG_TEAM_NAME_MAX] = '\0';
@@ -413,7 +418,8 @@ START_TEST(team_set_fields)
 
     ck_assert_int_eq(tg_store_team_set(st, "ghost", &u, &got), TG_STORE_NOT_FOUND);
     ck_assert_str_eq(tg_store_errmsg(st), "no team 'ghost'");
-    ck_assert_int_eq(tg_store_team_set(st, "bad name", &u, &got), TG_STORE_NOT_FOUND);
+    ck_assert_int_eq(tg_store_team_set(st, "bad\nname", &u, &got), TG_STORE_NOT_FOUND);
+    ck_assert_ptr_null(strchr(tg_store_errmsg(st), '\n'));
     u = (tg_team_update){.set_tokens = true, .budget_tokens = -3};
     ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_INVALID);
     tg_store_close(st);
@@ -696,7 +702,34 @@ START_TEST(concurrent_writers)
     ck_assert_uint_eq(n, THREADS * TEAMS_PER_THREAD);
     free(keys);
     tg_store_close(st);
-    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), "1");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM schema_version"), SCHEMA_NOW_STR);
+}
+END_TEST
+
+START_TEST(records_insert_batch)
+{
+    tg_store *st = open_ok();
+    tg_record recs[3];
+    memset(recs, 0, sizeof recs);
+    for (int i = 0; i < 3; i++) {
+        snprintf(recs[i].id, sizeof recs[i].id, "req_%d", i);
+        recs[i].ts_us = 1700000000000000 + i;
+        snprintf(recs[i].team, sizeof recs[i].team, "ml");
+        recs[i].input_tokens = 10 + i;
+        recs[i].ttfb_us = i == 1 ? -1 : 500;
+    }
+    int64_t n = -1;
+    ck_assert_int_eq(tg_store_records_insert(st, recs, 3), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_records_count(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 3);
+    /* the same request id and attempt again replaces, never duplicates */
+    ck_assert_int_eq(tg_store_records_insert(st, recs, 1), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_records_count(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(tg_store_records_insert(st, recs, 0), TG_STORE_OK);
+    tg_store_close(st);
+    ck_assert_str_eq(raw_query("SELECT sum(input_tokens) FROM requests"), "33");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM requests WHERE ttfb_us IS NULL"), "1");
 }
 END_TEST
 
@@ -726,6 +759,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, key_ids_and_secrets_unique);
     tcase_add_test(db, two_handles_share_the_file);
     tcase_add_test(db, concurrent_writers);
+    tcase_add_test(db, records_insert_batch);
     suite_add_tcase(s, db);
     return s;
 }

@@ -791,6 +791,20 @@ static int client_gone(const struct req *r)
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
+/* Ends r's connection now: shutdown() both ways, then the caller returns
+ * MHD_CONTENT_READER_END_WITH_ERROR. libmicrohttpd 0.9.75 (epoll mode) marks the connection
+ * closed on that return but, with no further socket event, keeps the socket open until its
+ * timeout; the shutdown delivers the FIN to the client at once and wakes the loop so the
+ * connection is cleaned up. Returns END_WITH_ERROR for the caller to pass on. */
+static ssize_t close_now(const struct req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 /* ------------------------------------------------------------------ vendor errors */
 
 /* An OpenAI error body {"error":{message,type,param,code}}; code NULL = null. */
@@ -958,7 +972,7 @@ static ssize_t cut_reader(void *cls, uint64_t pos, char *out, size_t max)
     size_t limit = (size_t)r->k.break_after < r->cut.len ? (size_t)r->k.break_after : r->cut.len;
     if (pos >= limit) {
         r->broken = 1;
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        return close_now(r);
     }
     size_t n = limit - (size_t)pos < max ? limit - (size_t)pos : max;
     memcpy(out, r->cut.data + pos, n);
@@ -1845,9 +1859,9 @@ static ssize_t reader_wait(struct req *r, uint64_t due)
 {
     if (client_gone(r)) {
         r->client_gone = 1;
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        return close_now(r);
     }
-    return wait_suspend(r, due) == 0 ? 0 : MHD_CONTENT_READER_END_WITH_ERROR;
+    return wait_suspend(r, due) == 0 ? 0 : close_now(r);
 }
 
 /* libmicrohttpd content reader of a stream: copies pending event bytes, generates events
@@ -1874,7 +1888,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         switch (s) {
         case STEP_EMIT:
             if (stream_emit(r, now) != 0)
-                return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+                return n > 0 ? (ssize_t)n : close_now(r);
             continue;
         case STEP_WAIT: {
             uint64_t poll = now + MOCK_POLL_MS * 1000000ULL;
@@ -1882,7 +1896,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         }
         case STEP_STALL: return reader_wait(r, now + MOCK_POLL_MS * 1000000ULL);
         case STEP_END: r->stream_done = 1; return MHD_CONTENT_READER_END_OF_STREAM;
-        case STEP_BREAK: r->broken = 1; return MHD_CONTENT_READER_END_WITH_ERROR;
+        case STEP_BREAK: r->broken = 1; return close_now(r);
         }
     }
 }

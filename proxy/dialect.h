@@ -1,0 +1,55 @@
+/* tg_dialect: what differs between vendor APIs, behind one small interface.
+ *
+ * A dialect knows one vendor wire format: how errors look, where usage is reported in a
+ * JSON response and in an SSE stream, and how to ask the vendor for usage in a stream.
+ * The proxy core (server.c) never looks inside a vendor's JSON itself.  One file per
+ * dialect: dialect_openai.c now, dialect_anthropic.c next. */
+#ifndef TG_DIALECT_H
+#define TG_DIALECT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/buf.h"
+
+/* Tokens by type, as a vendor bills them.  input includes cached_input (OpenAI's
+ * prompt_tokens does); output includes reasoning. */
+typedef struct {
+    int64_t input, cached_input, cache_write, output, reasoning;
+    bool reported; /* the vendor said so; false: absent (or estimated by the caller) */
+} tg_usage;
+
+/* Per-stream state a dialect keeps while an SSE stream passes through. */
+typedef struct {
+    bool strip_usage;      /* tollgate asked for usage the client did not: hide it */
+    bool done;             /* the terminal event was seen */
+    tg_usage usage;        /* from the stream, when reported */
+    tg_buf delivered;      /* text of content deltas (bounded), for an estimate */
+} tg_sse_state;
+
+typedef struct tg_dialect {
+    const char *name;
+
+    /* Writes an error body in this dialect: `type` and `code` as the vendor would name
+     * them (code may be NULL).  Returns a tg_buf status. */
+    int (*error_body)(tg_buf *out, const char *type, const char *code, const char *message);
+
+    /* Reads the usage block of a complete (non-streamed) response into *u. */
+    void (*usage_from_json)(const cJSON *resp, tg_usage *u);
+
+    /* Prepares a streamed request's body so that the vendor reports usage: sets
+     * *injected when the client had not asked and tollgate added the request.  Returns 0,
+     * or -1 when memory ran out. */
+    int (*ask_stream_usage)(cJSON *body, bool *injected);
+
+    /* Handles one complete SSE event (`ev`, `len` bytes, without the blank line that ends
+     * it): updates st, and appends to `out` what the client must see (the event unchanged
+     * and its terminator; nothing when the event is tollgate's own; the event minus the
+     * extra fields tollgate caused).  Returns a tg_buf status. */
+    int (*sse_event)(tg_sse_state *st, const char *ev, size_t len, tg_buf *out);
+} tg_dialect;
+
+extern const tg_dialect tg_dialect_openai;
+
+#endif

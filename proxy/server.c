@@ -1,0 +1,1167 @@
+/* tg_server: the public API's event loops (see server.h for the threading model).
+ *
+ * One request, on one worker:
+ *   on_request (first call)      allocate tg_req, classify the endpoint, refuse an
+ *                                announced body over the limit (413)
+ *   on_request (upload chunks)   append to the bounded body buffer
+ *   on_request (upload done)     healthz/models answered at once; otherwise authenticate,
+ *                                parse, count prompt tokens, pick the provider, start the
+ *                                upstream transfer and SUSPEND the connection
+ *   curl header/write callbacks  status and headers arrive: a stream resumes the connection
+ *                                at once and flows through the dialect's SSE filter into a
+ *                                bounded buffer (the upstream is paused when it is full);
+ *                                a JSON answer is collected whole, then resumes
+ *   on_request (resumed)         queue the response (buffer, or reader callback)
+ *   stream_reader                hand out buffered bytes; none yet: suspend until the
+ *                                upstream writes more
+ *   on_completed                 abort the upstream if still running (client gone), settle
+ *                                usage (vendor-reported, else estimated from delivered text)
+ *                                and submit the record
+ *
+ * libmicrohttpd 0.9.75 does not notice a client leaving while its connection is suspended,
+ * so a suspended request's socket is watched in the worker's own epoll set for RDHUP: a
+ * client that leaves aborts its upstream at once. */
+#include "server.h"
+
+#include "common/buf.h"
+#include "proxy/dialect.h"
+#include "proxy/metrics.h"
+#include "records/records.h"
+#include "router/count.h"
+#include "store/store.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TG_MAX_UPSTREAM_RESPONSE ((size_t)64 << 20) /* a non-streamed answer */
+#define TG_MAX_SSE_EVENT ((size_t)4 << 20)          /* one SSE event */
+#define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
+#define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
+#define TG_SWEEP_MS 200                             /* timeout checks */
+
+typedef enum { SRC_MHD, SRC_CURL, SRC_CLIENT } src_kind;
+
+typedef struct {
+    src_kind kind;
+    int fd;
+    void *ptr;
+} evsrc;
+
+typedef struct worker worker;
+
+typedef enum {
+    RS_RECV,     /* receiving the body */
+    RS_UPSTREAM, /* waiting for the upstream's headers (or whole body) */
+    RS_READY,    /* resumed: a response is to be queued */
+    RS_SENT,     /* response queued */
+} req_state;
+
+typedef struct tg_req {
+    worker *w;
+    struct MHD_Connection *con;
+    struct tg_req *prev, *next; /* worker's active list */
+    req_state state;
+    tg_endpoint ep;
+    const char *path;
+    tg_buf body;
+    bool too_big, suspended, client_gone, streaming, upstream_done, paused;
+    bool stream_counted;
+    char id[32];
+    tg_key key;
+    bool authed;
+    char requested_model[128], model[128];
+    const tg_provider_config *prov;
+    const tg_dialect *dialect;
+    int64_t est_input;
+    /* upstream */
+    CURL *easy;
+    struct curl_slist *up_headers;
+    char *up_body;
+    size_t up_body_len;
+    long up_status;
+    bool headers_done;
+    CURLcode cres;
+    tg_buf pass_headers; /* "Name: value\n" lines to pass on */
+    char content_type[128];
+    tg_buf in;           /* streaming: bytes of an incomplete SSE event */
+    tg_buf out;          /* bytes for the client */
+    tg_sse_state sse;
+    tg_usage usage;
+    /* response decided by tollgate (errors) */
+    int status;
+    /* client socket watch */
+    evsrc watch;
+    bool watching;
+    /* times */
+    int64_t t_start, t_up_start, t_first_byte, t_last_data, t_end; /* monotonic us */
+    int64_t wall_start_us; /* UTC, for the record */
+    bool stream_error; /* the upstream broke mid-stream: end the client's stream badly */
+} tg_req;
+
+struct worker {
+    int idx;
+    pthread_t th;
+    const tg_config *cfg;
+    int epfd;
+    evsrc mhd_src;
+    struct MHD_Daemon *mhd;
+    CURLM *multi;
+    int64_t curl_deadline; /* monotonic us; -1 none */
+    tg_store *store;
+    tg_req *active;
+    uint64_t rng;
+    int64_t last_sweep;
+    bool quiesced;
+    int64_t drain_deadline;
+};
+
+static atomic_int stop_requested;
+
+static void mhd_log(void *cls, const char *fmt, va_list ap);
+
+static int64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static const char *header(struct MHD_Connection *con, const char *name)
+{
+    return MHD_lookup_connection_value(con, MHD_HEADER_KIND, name);
+}
+
+static void new_request_id(worker *w, char *out, size_t n)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    snprintf(out, n, "req_%016llx%04x", (unsigned long long)w->rng, (unsigned)w->idx);
+}
+
+static void list_add(worker *w, tg_req *r)
+{
+    r->next = w->active;
+    r->prev = NULL;
+    if (w->active)
+        w->active->prev = r;
+    w->active = r;
+}
+
+static void list_del(worker *w, tg_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (w->active == r)
+        w->active = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+/* Watches the client's socket for a hang-up while the connection is suspended. */
+static void watch_client(tg_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || r->watching)
+        return;
+    r->watch = (evsrc){SRC_CLIENT, ci->connect_fd, r};
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = &r->watch};
+    if (epoll_ctl(r->w->epfd, EPOLL_CTL_ADD, r->watch.fd, &ev) == 0)
+        r->watching = true;
+}
+
+static void unwatch_client(tg_req *r)
+{
+    if (!r->watching)
+        return;
+    epoll_ctl(r->w->epfd, EPOLL_CTL_DEL, r->watch.fd, NULL);
+    r->watching = false;
+}
+
+static void suspend(tg_req *r)
+{
+    if (r->suspended)
+        return;
+    MHD_suspend_connection(r->con);
+    r->suspended = true;
+    watch_client(r);
+}
+
+static void resume(tg_req *r)
+{
+    if (!r->suspended)
+        return;
+    unwatch_client(r);
+    r->suspended = false;
+    MHD_resume_connection(r->con);
+}
+
+/* ------------------------------------------------------------------ responses */
+
+static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "x-tollgate-request-id", r->id);
+    if (r->model[0])
+        MHD_add_response_header(resp, "x-tollgate-model", r->model);
+    return MHD_YES;
+}
+
+/* Queues `body` (copied) with `status`; returns MHD's verdict. */
+static enum MHD_Result send_body(tg_req *r, int status, const char *ctype, const char *body,
+                                 size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "content-type", ctype);
+    add_common_headers(r, resp);
+    enum MHD_Result ret = MHD_queue_response(r->con, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->state = RS_SENT;
+    return ret;
+}
+
+/* Queues an error made by tollgate, in the caller's dialect. */
+static enum MHD_Result send_error(tg_req *r, int status, const char *type, const char *code,
+                                  const char *message)
+{
+    tg_buf b;
+    tg_buf_init(&b, 64 << 10);
+    const tg_dialect *d = &tg_dialect_openai; /* the inbound dialect (Anthropic: issue 7) */
+    if (d->error_body(&b, type, code, message) != TG_BUF_OK) {
+        tg_buf_free(&b);
+        return MHD_NO;
+    }
+    enum MHD_Result ret = send_body(r, status, "application/json", b.p, b.len);
+    tg_buf_free(&b);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ upstream */
+
+static size_t on_up_header(char *data, size_t size, size_t n, void *userp)
+{
+    tg_req *r = userp;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        const char *sp = memchr(data, ' ', len);
+        r->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        tg_buf_reset(&r->pass_headers);
+        r->content_type[0] = '\0';
+        return len;
+    }
+    if (len <= 2) { /* the blank line ending a header block */
+        if (r->up_status >= 200) {
+            r->headers_done = true;
+            r->streaming = r->up_status == 200 &&
+                           strncasecmp(r->content_type, "text/event-stream", 17) == 0;
+            if (r->t_first_byte < 0)
+                r->t_first_byte = now_us();
+            if (r->streaming) {
+                r->state = RS_READY;
+                resume(r);
+            }
+        }
+        return len;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon)
+        return len;
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1, *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding",
+                                      "content-length", "content-encoding", "date",
+                                      "server", "set-cookie", "alt-svc", "upgrade"};
+    for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
+        if (nlen == strlen(hop[i]) && strncasecmp(data, hop[i], nlen) == 0)
+            return len;
+    if (nlen == 12 && strncasecmp(data, "content-type", 12) == 0) {
+        snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(end - v), v);
+        return len;
+    }
+    if (tg_buf_printf(&r->pass_headers, "%.*s: %.*s\n", (int)nlen, data, (int)(end - v), v) !=
+        TG_BUF_OK)
+        return 0;
+    return len;
+}
+
+/* Feeds complete SSE events from r->in through the dialect into r->out. */
+static int pump_events(tg_req *r)
+{
+    for (;;) {
+        char *e1 = memmem(r->in.p, r->in.len, "\n\n", 2);
+        char *e2 = memmem(r->in.p, r->in.len, "\r\n\r\n", 4);
+        char *e = e1 && (!e2 || e1 < e2) ? e1 : e2;
+        if (!e)
+            return 0;
+        size_t evlen = (size_t)(e - r->in.p), skip = e == e1 ? 2 : 4;
+        if (r->dialect->sse_event(&r->sse, r->in.p, evlen, &r->out) != TG_BUF_OK)
+            return -1;
+        tg_buf_consume(&r->in, evlen + skip);
+    }
+}
+
+static size_t on_up_write(char *data, size_t size, size_t n, void *userp)
+{
+    tg_req *r = userp;
+    size_t len = size * n;
+    r->t_last_data = now_us();
+    if (!r->streaming)
+        return tg_buf_append(&r->out, data, len) == TG_BUF_OK ? len : 0;
+    if (r->out.len >= r->w->cfg->stream_buffer_bytes) {
+        r->paused = true; /* backpressure: curl keeps these bytes and gives them again */
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (tg_buf_append(&r->in, data, len) != TG_BUF_OK || pump_events(r) != 0)
+        return 0;
+    if (r->out.len && r->state == RS_SENT)
+        resume(r);
+    return len;
+}
+
+static int start_upstream(tg_req *r, const char *body, size_t len)
+{
+    const tg_provider_config *p = r->prov;
+    char url[TG_CONFIG_STR_MAX + 64], auth[512];
+    const char *key = p->api_key_env[0] ? getenv(p->api_key_env) : NULL;
+    snprintf(url, sizeof url, "%s%s", p->base_url, r->path);
+    if (key)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    else
+        snprintf(auth, sizeof auth, "Authorization:"); /* no key: send none */
+    r->up_body = malloc(len + 1);
+    if (!r->up_body)
+        return -1;
+    memcpy(r->up_body, body, len);
+    r->up_body_len = len;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -1;
+    r->easy = e;
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, auth);
+    OPENSSL_cleanse(auth, sizeof auth);
+    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h, "User-Agent: tollgate/0.1");
+    r->up_headers = h;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_up_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_up_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->total_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
+        return -1;
+    r->t_up_start = now_us();
+    return 0;
+}
+
+/* Stops the upstream transfer (if any) and frees its handle. */
+static void end_upstream(tg_req *r)
+{
+    if (r->easy) {
+        curl_multi_remove_handle(r->w->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+    }
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = NULL;
+    free(r->up_body);
+    r->up_body = NULL;
+}
+
+/* ------------------------------------------------------------------ request start */
+
+static bool endpoint_of(const char *url, const char *method, tg_endpoint *ep, bool *post)
+{
+    static const struct {
+        const char *path;
+        tg_endpoint ep;
+        bool post;
+    } routes[] = {
+        {"/v1/chat/completions", TG_EP_CHAT, true}, {"/v1/completions", TG_EP_COMPLETIONS, true},
+        {"/v1/embeddings", TG_EP_EMBEDDINGS, true}, {"/v1/responses", TG_EP_RESPONSES, true},
+        {"/v1/models", TG_EP_MODELS, false},        {"/healthz", TG_EP_HEALTHZ, false},
+    };
+    (void)method;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+        if (strcmp(url, routes[i].path) == 0) {
+            *ep = routes[i].ep;
+            *post = routes[i].post;
+            return true;
+        }
+    return false;
+}
+
+static enum MHD_Result answer_local(tg_req *r)
+{
+    if (r->ep == TG_EP_HEALTHZ)
+        return send_body(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    /* The model catalog arrives with the router; until then no model is listed. */
+    return send_body(r, 200, "application/json", "{\"object\":\"list\",\"data\":[]}", 27);
+}
+
+/* Authenticates the bearer (or x-api-key) secret; on failure queues the error. */
+static bool authenticate(tg_req *r, enum MHD_Result *ret)
+{
+    const char *auth = header(r->con, "authorization");
+    const char *secret = NULL;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        secret = auth + 7;
+    else
+        secret = header(r->con, "x-api-key");
+    if (!secret || !*secret) {
+        *ret = send_error(r, 401, "invalid_request_error", "missing_api_key",
+                          "You didn't provide an API key. Send your tollgate virtual key "
+                          "as 'Authorization: Bearer <key>'.");
+        return false;
+    }
+    int st = tg_store_key_lookup(r->w->store, secret, strlen(secret), &r->key);
+    if (st == TG_STORE_OK) {
+        r->authed = true;
+        return true;
+    }
+    if (st == TG_STORE_REVOKED) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "The virtual key %s has been revoked.", r->key.id);
+        *ret = send_error(r, 401, "invalid_request_error", "invalid_api_key", msg);
+    } else if (st == TG_STORE_NOT_FOUND) {
+        *ret = send_error(r, 401, "invalid_request_error", "invalid_api_key",
+                          "Incorrect API key provided: not a tollgate virtual key.");
+    } else {
+        *ret = send_error(r, 500, "server_error", NULL,
+                          "tollgate could not read its key store.");
+    }
+    return false;
+}
+
+/* Picks the provider: "provider/model" names one explicitly, else the default. */
+static bool pick_provider(tg_req *r)
+{
+    const char *slash = strchr(r->requested_model, '/');
+    const tg_config *cfg = r->w->cfg;
+    if (slash) {
+        char name[TG_CONFIG_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)(slash - r->requested_model),
+                 r->requested_model);
+        const tg_provider_config *p = tg_config_provider(cfg, name);
+        if (p) {
+            r->prov = p;
+            snprintf(r->model, sizeof r->model, "%s", slash + 1);
+            return true;
+        }
+    }
+    r->prov = tg_config_provider(cfg, cfg->default_provider);
+    snprintf(r->model, sizeof r->model, "%s", r->requested_model);
+    return r->prov != NULL;
+}
+
+/* Validates the body and counts its prompt tokens; queues a 400 on failure. */
+static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
+{
+    cJSON *body = cJSON_ParseWithLength(r->body.p ? r->body.p : "", r->body.len);
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        *ret = send_error(r, 400, "invalid_request_error", NULL,
+                          "We could not parse the JSON body of your request. (HINT: This "
+                          "likely means you aren't using your HTTP library correctly. The "
+                          "OpenAI API expects a JSON payload.)");
+        return NULL;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
+    if (!cJSON_IsString(model) || !model->valuestring[0] ||
+        strlen(model->valuestring) >= sizeof r->requested_model) {
+        cJSON_Delete(body);
+        *ret = send_error(r, 400, "invalid_request_error", NULL,
+                          "you must provide a model parameter");
+        return NULL;
+    }
+    snprintf(r->requested_model, sizeof r->requested_model, "%s", model->valuestring);
+    tg_count_kind kind = (tg_count_kind)r->ep; /* TG_EP_* mirrors the count kinds */
+    tg_count_result cr;
+    char err[256];
+    if (tg_count_request(body, kind, NULL, &cr, err, sizeof err) != TG_COUNT_OK) {
+        cJSON_Delete(body);
+        *ret = send_error(r, 400, "invalid_request_error", NULL, err);
+        return NULL;
+    }
+    r->est_input = cr.tokens;
+    return body;
+}
+
+/* Builds the upstream body: unchanged bytes unless tollgate must edit the request. */
+static enum MHD_Result forward(tg_req *r, cJSON *body)
+{
+    bool injected = false, edit = strcmp(r->model, r->requested_model) != 0;
+    r->sse.strip_usage = false;
+    if (r->ep == TG_EP_CHAT || r->ep == TG_EP_COMPLETIONS) {
+        if (r->dialect->ask_stream_usage(body, &injected) != 0)
+            return send_error(r, 500, "server_error", NULL, "out of memory");
+        r->sse.strip_usage = injected;
+    }
+    if (edit) {
+        cJSON_ReplaceItemInObjectCaseSensitive(body, "model", cJSON_CreateString(r->model));
+    }
+    int rc;
+    if (injected || edit) {
+        char *s = cJSON_PrintUnformatted(body);
+        rc = s ? start_upstream(r, s, strlen(s)) : -1;
+        cJSON_free(s);
+    } else {
+        rc = start_upstream(r, r->body.p, r->body.len);
+    }
+    if (rc != 0) {
+        end_upstream(r);
+        return send_error(r, 500, "server_error", NULL, "tollgate could not start the "
+                          "upstream request (out of memory)");
+    }
+    r->state = RS_UPSTREAM;
+    suspend(r);
+    return MHD_YES;
+}
+
+static enum MHD_Result start_request(tg_req *r)
+{
+    enum MHD_Result ret = MHD_YES;
+    if (r->ep == TG_EP_HEALTHZ)
+        return answer_local(r);
+    if (!authenticate(r, &ret))
+        return ret;
+    if (r->ep == TG_EP_MODELS)
+        return answer_local(r);
+    if (r->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes.",
+                 r->w->cfg->max_body_bytes);
+        return send_error(r, 413, "invalid_request_error", "request_too_large", msg);
+    }
+    cJSON *body = parse_request(r, &ret);
+    if (!body)
+        return ret;
+    if (!pick_provider(r)) {
+        cJSON_Delete(body);
+        return send_error(r, 400, "invalid_request_error", "model_not_found",
+                          "No provider serves this model.");
+    }
+    r->dialect = &tg_dialect_openai;
+    const char *key = getenv(r->prov->api_key_env);
+    if (r->prov->api_key_env[0] && (!key || !*key)) {
+        cJSON_Delete(body);
+        char msg[200];
+        snprintf(msg, sizeof msg, "Provider %s has no API key configured (set %s).",
+                 r->prov->name, r->prov->api_key_env);
+        return send_error(r, 502, "server_error", "upstream_not_configured", msg);
+    }
+    ret = forward(r, body);
+    cJSON_Delete(body);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ response phase */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    tg_req *r = cls;
+    (void)pos;
+    if (r->client_gone)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (r->out.len) {
+        size_t n = r->out.len < max ? r->out.len : max;
+        memcpy(buf, r->out.p, n);
+        tg_buf_consume(&r->out, n);
+        if (r->paused && r->easy && r->out.len < r->w->cfg->stream_buffer_bytes / 2) {
+            r->paused = false;
+            curl_easy_pause(r->easy, CURLPAUSE_CONT);
+        }
+        return (ssize_t)n;
+    }
+    if (r->upstream_done)
+        return r->stream_error ? MHD_CONTENT_READER_END_WITH_ERROR
+                               : MHD_CONTENT_READER_END_OF_STREAM;
+    suspend(r);
+    return 0;
+}
+
+static void add_pass_headers(tg_req *r, struct MHD_Response *resp)
+{
+    char *p = r->pass_headers.p, *end = p ? p + r->pass_headers.len : NULL;
+    while (p && p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *colon = memchr(p, ':', (size_t)(nl - p));
+        if (!nl || !colon)
+            break;
+        *nl = '\0';
+        *colon = '\0';
+        MHD_add_response_header(resp, p, colon + 2);
+        *colon = ':';
+        *nl = '\n';
+        p = nl + 1;
+    }
+}
+
+static enum MHD_Result queue_upstream_response(tg_req *r)
+{
+    struct MHD_Response *resp;
+    if (r->streaming) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 << 10, stream_reader, r,
+                                                 NULL);
+        r->stream_counted = true;
+        tg_metrics_streams(1);
+    } else {
+        resp = MHD_create_response_from_buffer(r->out.len, r->out.p, MHD_RESPMEM_MUST_COPY);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (r->content_type[0])
+        MHD_add_response_header(resp, "content-type", r->content_type);
+    add_pass_headers(r, resp);
+    add_common_headers(r, resp);
+    if (r->streaming)
+        MHD_add_response_header(resp, "cache-control", "no-cache");
+    enum MHD_Result ret = MHD_queue_response(r->con, (unsigned)r->up_status, resp);
+    MHD_destroy_response(resp);
+    r->status = (int)r->up_status;
+    r->state = RS_SENT;
+    return ret;
+}
+
+/* The upstream failed before answering: the error the client gets. */
+static enum MHD_Result queue_upstream_failure(tg_req *r)
+{
+    char msg[256];
+    if (r->cres == CURLE_OPERATION_TIMEDOUT) {
+        tg_metrics_upstream_error("timeout");
+        snprintf(msg, sizeof msg, "Upstream %s timed out.", r->prov->name);
+        return send_error(r, 504, "server_error", "upstream_timeout", msg);
+    }
+    bool connect = r->cres == CURLE_COULDNT_CONNECT || r->cres == CURLE_COULDNT_RESOLVE_HOST;
+    tg_metrics_upstream_error(connect ? "connect" : "broken");
+    snprintf(msg, sizeof msg, "Upstream %s %s: %s.", r->prov->name,
+             connect ? "is unreachable" : "sent a broken response",
+             curl_easy_strerror(r->cres));
+    return send_error(r, 502, "server_error", connect ? "upstream_unreachable" :
+                      "upstream_error", msg);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    worker *w = cls;
+    tg_req *r = *con_cls;
+    (void)version;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->w = w;
+        r->con = con;
+        r->t_start = now_us();
+        r->wall_start_us = wall_us();
+        r->t_first_byte = -1;
+        r->path = url;
+        tg_buf_init(&r->body, w->cfg->max_body_bytes);
+        tg_buf_init(&r->out, TG_MAX_UPSTREAM_RESPONSE);
+        tg_buf_init(&r->in, TG_MAX_SSE_EVENT);
+        tg_buf_init(&r->pass_headers, TG_MAX_PASS_HEADERS);
+        tg_buf_init(&r->sse.delivered, TG_MAX_DELIVERED_TEXT);
+        new_request_id(w, r->id, sizeof r->id);
+        list_add(w, r);
+        *con_cls = r;
+        bool post;
+        if (!endpoint_of(url, method, &r->ep, &post)) {
+            r->ep = TG_EP_OTHER;
+            return send_error(r, 404, "invalid_request_error", "unknown_url",
+                              "Unknown request URL. Please check the URL for typos.");
+        }
+        if (strcmp(method, post ? "POST" : "GET") != 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "Method %s is not allowed here: use %s.", method,
+                     post ? "POST" : "GET");
+            return send_error(r, 405, "invalid_request_error", "method_not_allowed", msg);
+        }
+        const char *cl = header(con, "content-length");
+        if (cl && strtoull(cl, NULL, 10) > w->cfg->max_body_bytes)
+            r->too_big = true;
+        return MHD_YES;
+    }
+    if (r->state == RS_RECV) {
+        if (*upload_size) {
+            if (!r->too_big && tg_buf_append(&r->body, upload, *upload_size) != TG_BUF_OK)
+                r->too_big = true;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return start_request(r);
+    }
+    if (r->client_gone)
+        return MHD_NO;
+    if (r->state == RS_READY) {
+        if (r->streaming || r->headers_done)
+            return queue_upstream_response(r);
+        return queue_upstream_failure(r);
+    }
+    return MHD_YES;
+}
+
+/* ------------------------------------------------------------------ completion */
+
+static void settle_and_record(tg_req *r)
+{
+    tg_usage u = r->streaming ? r->sse.usage : r->usage;
+    bool estimated = false;
+    if (!u.reported && r->easy == NULL && r->t_up_start) {
+        /* no usage from the vendor: the prompt as estimated, the text actually delivered */
+        const tg_bpe *bpe = tg_bpe_for_model(r->model);
+        if (!bpe)
+            bpe = tg_bpe_get(TG_BPE_O200K);
+        u.input = r->est_input;
+        u.output = r->sse.delivered.len
+                       ? (int64_t)tg_bpe_count(bpe, r->sse.delivered.p, r->sse.delivered.len)
+                       : 0;
+        estimated = true;
+    }
+    if (r->t_up_start) {
+        tg_metrics_tokens(u.input, u.cached_input, u.output, u.reasoning, estimated);
+        tg_record rec = {0};
+        snprintf(rec.id, sizeof rec.id, "%s", r->id);
+        rec.ts_us = r->wall_start_us;
+        snprintf(rec.team, sizeof rec.team, "%s", r->key.team);
+        snprintf(rec.key_id, sizeof rec.key_id, "%s", r->key.id);
+        snprintf(rec.provider, sizeof rec.provider, "%s", r->prov ? r->prov->name : "");
+        snprintf(rec.requested_model, sizeof rec.requested_model, "%s", r->requested_model);
+        snprintf(rec.model, sizeof rec.model, "%s", r->model);
+        snprintf(rec.endpoint, sizeof rec.endpoint, "%s", tg_endpoint_name(r->ep));
+        rec.est_input_tokens = r->est_input;
+        rec.input_tokens = u.input;
+        rec.cached_input_tokens = u.cached_input;
+        rec.cache_write_tokens = u.cache_write;
+        rec.output_tokens = u.output;
+        rec.reasoning_tokens = u.reasoning;
+        rec.usage_estimated = estimated;
+        rec.status = r->status;
+        rec.upstream_status = (int)r->up_status;
+        rec.latency_us = r->t_end - r->t_start;
+        rec.ttfb_us = r->t_first_byte >= 0 ? r->t_first_byte - r->t_up_start : -1;
+        rec.streamed = r->streaming;
+        rec.client_aborted = r->client_gone;
+        tg_records_submit(&rec);
+    }
+    tg_metrics_request(r->ep, r->status, r->streaming, r->t_up_start != 0,
+                       r->t_first_byte >= 0 ? r->t_first_byte - r->t_up_start : -1,
+                       r->t_end - (r->t_up_start ? r->t_up_start : r->t_start));
+}
+
+static void req_free(tg_req *r)
+{
+    list_del(r->w, r);
+    unwatch_client(r);
+    tg_buf_free(&r->body);
+    tg_buf_free(&r->out);
+    tg_buf_free(&r->in);
+    tg_buf_free(&r->pass_headers);
+    tg_buf_free(&r->sse.delivered);
+    free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    tg_req *r = *con_cls;
+    (void)cls;
+    (void)con;
+    if (!r)
+        return;
+    /* Not completed and not ended by tollgate (a broken upstream stream): the client left. */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->stream_error &&
+        toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+        r->client_gone = true;
+    if (r->easy) {
+        tg_metrics_upstream_error("client_abort");
+        end_upstream(r);
+    }
+    if (r->stream_counted)
+        tg_metrics_streams(-1);
+    r->t_end = now_us();
+    settle_and_record(r);
+    req_free(r);
+    *con_cls = NULL;
+}
+
+/* A transfer finished (well or not). */
+static void upstream_finished(tg_req *r, CURLcode res)
+{
+    r->cres = res;
+    r->t_end = now_us();
+    if (r->streaming) {
+        if (r->in.len) /* an unterminated last event: pass it on as it came */
+            (void)r->dialect->sse_event(&r->sse, r->in.p, r->in.len, &r->out);
+        tg_buf_reset(&r->in);
+        if (res != CURLE_OK) {
+            r->stream_error = true;
+            tg_metrics_upstream_error(res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "broken");
+        }
+    } else if (res == CURLE_OK && r->up_status == 200) {
+        cJSON *j = cJSON_ParseWithLength(r->out.p ? r->out.p : "", r->out.len);
+        if (j)
+            r->dialect->usage_from_json(j, &r->usage);
+        cJSON_Delete(j);
+    } else if (res == CURLE_OK) {
+        tg_metrics_upstream_error(r->up_status == 429 ? "status_429" :
+                                  r->up_status >= 500 ? "status_5xx" : "status_4xx");
+    }
+    if (res != CURLE_OK && !r->streaming)
+        r->headers_done = false; /* answer with tollgate's own error */
+    r->upstream_done = true;
+    end_upstream(r);
+    if (r->state == RS_UPSTREAM)
+        r->state = RS_READY;
+    resume(r);
+}
+
+static void drain_curl_messages(worker *w)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        tg_req *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r)
+            upstream_finished(r, m->data.result);
+    }
+}
+
+/* The client hung up while its connection was suspended. */
+static void client_left(tg_req *r)
+{
+    r->client_gone = true;
+    unwatch_client(r);
+    if (r->easy) {
+        tg_metrics_upstream_error("client_abort");
+        end_upstream(r);
+    }
+    resume(r); /* MHD now sees the closed socket and calls on_completed */
+}
+
+/* Upstream first-byte and idle timeouts (curl enforces connect and total).  A paused
+ * transfer is waiting for the client, not the upstream: it is not idle. */
+static void sweep(worker *w, int64_t now)
+{
+    for (tg_req *r = w->active, *next; r; r = next) {
+        next = r->next;
+        if (!r->easy || r->paused)
+            continue;
+        int64_t since = r->headers_done ? r->t_last_data : r->t_up_start;
+        long limit_ms = r->headers_done ? r->prov->idle_ms : r->prov->first_byte_ms;
+        if (now - since > (int64_t)limit_ms * 1000)
+            upstream_finished(r, CURLE_OPERATION_TIMEDOUT);
+    }
+}
+
+/* ------------------------------------------------------------------ event loop */
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    worker *w = userp;
+    evsrc *src = socketp;
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+        free(src);
+        curl_multi_assign(w->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if (!src) {
+        src = malloc(sizeof *src);
+        if (!src)
+            return -1;
+        *src = (evsrc){SRC_CURL, s, NULL};
+        curl_multi_assign(w->multi, s, src);
+        ev.data.ptr = src;
+        return epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) == 0 ? 0 : -1;
+    }
+    ev.data.ptr = src;
+    return epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) == 0 ? 0 : -1;
+}
+
+static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    worker *w = userp;
+    (void)m;
+    w->curl_deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
+    return 0;
+}
+
+static int loop_timeout_ms(worker *w, int64_t now)
+{
+    int64_t t = TG_SWEEP_MS;
+    if (w->curl_deadline >= 0) {
+        int64_t c = (w->curl_deadline - now + 999) / 1000;
+        if (c < t)
+            t = c < 0 ? 0 : c;
+    }
+    MHD_UNSIGNED_LONG_LONG mt;
+    if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && (int64_t)mt < t)
+        t = (int64_t)mt;
+    return (int)t;
+}
+
+static void handle_event(worker *w, struct epoll_event *ev)
+{
+    evsrc *src = ev->data.ptr;
+    int running;
+    if (src->kind == SRC_CURL) {
+        int flags = (ev->events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                    (ev->events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                    (ev->events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(w->multi, src->fd, flags, &running);
+    } else if (src->kind == SRC_CLIENT) {
+        client_left(src->ptr);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    struct epoll_event evs[256];
+    int running;
+    for (;;) {
+        if (atomic_load(&stop_requested) && !w->quiesced) {
+            MHD_socket ls = MHD_quiesce_daemon(w->mhd); /* stop accepting; drain */
+            if (ls != MHD_INVALID_SOCKET)
+                close(ls);
+            w->quiesced = true;
+            w->drain_deadline = now_us() + 5000000;
+        }
+        if (w->quiesced && (!w->active || now_us() > w->drain_deadline))
+            break;
+        int64_t now = now_us();
+        int n = epoll_wait(w->epfd, evs, 256, loop_timeout_ms(w, now));
+        for (int i = 0; i < n; i++)
+            if (evs[i].data.ptr != &w->mhd_src)
+                handle_event(w, &evs[i]);
+        now = now_us();
+        if (w->curl_deadline >= 0 && now >= w->curl_deadline) {
+            w->curl_deadline = -1;
+            curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        drain_curl_messages(w);
+        MHD_run(w->mhd);
+        if (now - w->last_sweep >= TG_SWEEP_MS * 1000) {
+            w->last_sweep = now;
+            sweep(w, now);
+            drain_curl_messages(w);
+        }
+    }
+    return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls, (void)c, (void)socket_ctx;
+    tg_metrics_connections(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_limit,
+                       char *err, size_t errlen)
+{
+    w->idx = idx;
+    w->cfg = cfg;
+    w->curl_deadline = -1;
+    if (RAND_bytes((unsigned char *)&w->rng, sizeof w->rng) != 1 || w->rng == 0)
+        w->rng = (uint64_t)now_us() | 1;
+    if (tg_store_open(cfg->store, &w->store, err, errlen) != TG_STORE_OK)
+        return -1;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->multi = curl_multi_init();
+    if (w->epfd < 0 || !w->multi) {
+        snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+        return -1;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    struct sockaddr_storage ss;
+    bool v6;
+    if (tg_server_resolve(cfg->listen_host, cfg->listen_port, &ss, &v6, err, errlen) != 0)
+        return -1;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (v6 ? MHD_USE_IPv6 : 0);
+    w->mhd = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, w,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+                              MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+                              MHD_OPTION_CONNECTION_TIMEOUT, cfg->client_timeout_s,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)cfg->max_header_bytes + (size_t)(32 << 10),
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_END);
+    if (!w->mhd) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this "
+                 "machine)", cfg->listen_host, cfg->listen_port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    w->mhd_src = (evsrc){SRC_MHD, di->epoll_fd, NULL};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->mhd_src};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int tg_server_resolve(const char *host, int port, struct sockaddr_storage *out, bool *v6,
+                      char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errlen, "cannot resolve listen address '%s': %s", host,
+                 gai_strerror(rc));
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    *v6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* libmicrohttpd's messages, prefixed; they never hold request contents. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        line[--n] = '\0';
+    fprintf(stderr, "tollgate: http: %s\n", line);
+}
+
+static void worker_free(worker *w)
+{
+    if (w->mhd)
+        MHD_stop_daemon(w->mhd);
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    if (w->epfd > 0)
+        close(w->epfd);
+    tg_store_close(w->store);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_requested, 1);
+}
+
+int tg_server_run(const tg_config *cfg)
+{
+    char err[512] = "";
+    int nw = cfg->workers > 0 ? cfg->workers : 1;
+    worker *ws = calloc((size_t)nw, sizeof *ws);
+    if (!ws || curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+        fputs("tollgate: out of memory\n", stderr);
+        free(ws);
+        return 1;
+    }
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tg_bpe_get(TG_BPE_CL100K);
+    tg_bpe_get(TG_BPE_O200K);
+    unsigned per = cfg->max_connections / (unsigned)nw + 1;
+    int rc = tg_records_start(cfg->store, err, sizeof err);
+    for (int i = 0; rc == 0 && i < nw; i++)
+        rc = worker_init(&ws[i], cfg, i, per, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "tollgate: %s\n", err);
+        for (int i = 0; i < nw; i++)
+            worker_free(&ws[i]);
+        tg_records_stop();
+        free(ws);
+        return 1;
+    }
+    fprintf(stderr, "tollgate: listening on %s:%d with %d workers, store %s\n",
+            cfg->listen_host, cfg->listen_port, nw,
+            strncmp(cfg->store, "sqlite:", 7) == 0 ? cfg->store : "(postgres)");
+    for (int i = 0; i < nw; i++)
+        pthread_create(&ws[i].th, NULL, worker_main, &ws[i]);
+    for (int i = 0; i < nw; i++)
+        pthread_join(ws[i].th, NULL);
+    for (int i = 0; i < nw; i++)
+        worker_free(&ws[i]);
+    tg_records_stop();
+    curl_global_cleanup();
+    free(ws);
+    fputs("tollgate: stopped\n", stderr);
+    return 0;
+}

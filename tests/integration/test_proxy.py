@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Integration tests of `tollgate serve` against the mock vendor (tests/mock), over real
+sockets on 127.0.0.1.  Python standard library only.
+
+Starts several mock vendors (normal, and one per fault: 429, 500, hang, broken stream, slow
+stream), a tollgate with one provider per mock, a team and a key in a temporary SQLite
+store; then checks pass-through (JSON byte for byte, SSE with and without include_usage),
+every error path in OpenAI's shape, upstream faults, a client leaving mid-stream, and the
+records written to the store.
+
+usage: test_proxy.py PATH/TO/tollgate PATH/TO/mock_vendor
+Prints "N passed, M failed" and exits non-zero on any failure.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+TG, MOCK = sys.argv[1], sys.argv[2]
+VENDOR_KEY = "sk-vendor-test-0123456789"
+results = {"pass": 0, "fail": 0}
+procs = []
+
+
+def check(name, cond, detail=""):
+    if cond:
+        results["pass"] += 1
+    else:
+        results["fail"] += 1
+        print(f"FAIL {name}: {detail}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mock(*knobs):
+    args = [MOCK, "--port", "0"]
+    for k in knobs:
+        args += ["--knob", k]
+    env = dict(os.environ, MOCK_API_KEY=VENDOR_KEY)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, env=env, text=True)
+    procs.append(p)
+    line = p.stdout.readline()
+    return int(line.split()[-1])
+
+
+def request(port, method, path, body=None, headers=None, raw=None, timeout=20):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    h = {"content-type": "application/json"}
+    h.update(headers or {})
+    c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    try:
+        out = r.read()
+    except http.client.IncompleteRead as e:  # a stream cut short: what arrived, flagged
+        out = e.partial + b"<INCOMPLETE>"
+    c.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), out
+
+
+def mock_stats(port):
+    return json.loads(request(port, "GET", "/mock/stats")[2])
+
+
+def sse_events(raw):
+    return [e for e in raw.decode().split("\n\n") if e.strip()]
+
+
+def is_openai_error(body, code=None):
+    try:
+        e = json.loads(body)["error"]
+    except Exception:
+        return False
+    ok = isinstance(e.get("message"), str) and "type" in e and "param" in e and "code" in e
+    return ok and (code is None or e["code"] == code)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="tg-it-")
+    store = f"sqlite:{tmp}/tollgate.db"
+    env = dict(os.environ, TOLLGATE_STORE=store, OPENAI_API_KEY=VENDOR_KEY,
+               TG_TEST_VENDOR_KEY=VENDOR_KEY)
+    ports = {
+        "openai": start_mock(),
+        "p429": start_mock("x-mock-status=429"),
+        "p500": start_mock("x-mock-status=500"),
+        "phang": start_mock("x-mock-hang=1"),
+        "pbreak": start_mock("x-mock-break-after=3", "x-mock-words=40"),
+        "pslow": start_mock("x-mock-chunk-delay-ms=100", "x-mock-words=200"),
+    }
+    providers = {name: {"format": "openai", "base_url": f"http://127.0.0.1:{port}",
+                        "api_key_env": "OPENAI_API_KEY",
+                        "timeouts": {"first_byte_ms": 1500, "idle_ms": 3000}}
+                 for name, port in ports.items()}
+    providers["pdown"] = {"format": "openai", "base_url": "http://127.0.0.1:1",
+                          "api_key_env": "OPENAI_API_KEY"}
+    providers["pnokey"] = {"format": "openai", "base_url": f"http://127.0.0.1:{ports['openai']}",
+                           "api_key_env": "TG_TEST_UNSET_KEY"}
+    port, admin = free_port(), free_port()
+    cfg = {"listen": f"127.0.0.1:{port}", "admin": {"listen": f"127.0.0.1:{admin}"},
+           "store": store, "workers": 2, "providers": providers,
+           "limits": {"max_body_bytes": 65536}}
+    cfg_path = os.path.join(tmp, "tollgate.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+
+    run = lambda *a: subprocess.run([TG, *a], env=env, capture_output=True, text=True)
+    check("team add", run("teams", "add", "ml", "--config", cfg_path).returncode == 0)
+    key = run("keys", "create", "--team", "ml", "--config", cfg_path).stdout.strip()
+    check("key create", key.startswith("tg-"), key)
+    revoked = run("keys", "create", "--team", "ml", "--config", cfg_path).stdout.strip()
+    rid = [k for k in json.loads(run("keys", "list", "--format", "json", "--config",
+                                     cfg_path).stdout)
+           if revoked.startswith(k["prefix"])][0]["id"]
+    check("key revoke", run("keys", "revoke", rid, "--config", cfg_path).returncode == 0)
+
+    tg = subprocess.Popen([TG, "serve", "--config", cfg_path], env=env,
+                          stderr=subprocess.PIPE, text=True)
+    procs.append(tg)
+    for _ in range(100):
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.05)
+    auth = {"authorization": f"Bearer {key}"}
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
+
+    # ---- local answers and errors made by tollgate
+    st, h, b = request(port, "GET", "/healthz")
+    check("healthz", st == 200 and json.loads(b)["status"] == "ok", b)
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat)
+    check("no key 401", st == 401 and is_openai_error(b, "missing_api_key"), (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat,
+                       {"authorization": "Bearer tg-wrong"})
+    check("wrong key 401", st == 401 and is_openai_error(b, "invalid_api_key"), (st, b))
+    check("wrong key not echoed", b"tg-wrong" not in b, b)
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat,
+                       {"authorization": f"Bearer {revoked}"})
+    check("revoked key 401", st == 401 and b"revoked" in b and revoked.encode() not in b, b)
+    st, h, b = request(port, "POST", "/v1/nope", chat, auth)
+    check("unknown path 404", st == 404 and is_openai_error(b, "unknown_url"), (st, b))
+    st, h, b = request(port, "GET", "/v1/chat/completions", None, auth)
+    check("wrong method 405", st == 405 and is_openai_error(b), (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", None, auth, raw=b"{not json")
+    check("bad json 400", st == 400 and is_openai_error(b), (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", {"messages": []}, auth)
+    check("no model 400", st == 400 and b"model" in b, (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions",
+                       {"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]}, auth)
+    check("bad shape 400 names path", st == 400 and b"messages[0].content" in b, (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", None, auth,
+                       raw=b'{"model":"gpt-4o","messages":[{"role":"user","content":"' +
+                       b"x" * 70000 + b'"}]}')
+    check("too large 413", st == 413 and is_openai_error(b, "request_too_large"), (st, b[:200]))
+    st, h, b = request(port, "POST", "/v1/chat/completions",
+                       dict(chat, model="pnokey/gpt-4o"), auth)
+    check("provider without key 502", st == 502 and b"TG_TEST_UNSET_KEY" in b, (st, b))
+    check("no upstream reached on errors", mock_stats(ports["openai"])["requests"] == 0,
+          mock_stats(ports["openai"]))
+
+    # ---- JSON pass-through
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat, auth)
+    j = json.loads(b)
+    check("chat 200", st == 200 and j["object"] == "chat.completion", (st, b))
+    check("usage passed", j["usage"]["prompt_tokens"] > 0, j.get("usage"))
+    check("request id header", h.get("x-tollgate-request-id", "").startswith("req_"), h)
+    check("model header", h.get("x-tollgate-model") == "gpt-4o-mini", h)
+    last = mock_stats(ports["openai"])["last_request"]
+    check("upstream got vendor key", last.get("auth_matches_env") is True, last)
+    check("upstream body unchanged", last.get("body") == chat, last.get("body"))
+    for ep, body in [("/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}),
+                     ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "hi"}),
+                     ("/v1/responses", {"model": "gpt-4.1", "input": "hi"})]:
+        st, h, b = request(port, "POST", ep, body, auth)
+        check(f"{ep} 200", st == 200 and "usage" in json.loads(b), (st, b[:200]))
+
+    # ---- streaming
+    st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, stream=True), auth)
+    evs = sse_events(b)
+    check("stream 200 sse", st == 200 and h.get("content-type", "").startswith(
+        "text/event-stream"), (st, h))
+    check("stream ends with DONE", evs and evs[-1] == "data: [DONE]", evs[-2:])
+    check("stream has no usage field", all('"usage"' not in e for e in evs), evs[:3])
+    sent = mock_stats(ports["openai"])["last_request"]["body"]
+    check("tollgate asked for usage", sent.get("stream_options") == {"include_usage": True},
+          sent)
+    body = dict(chat, stream=True, stream_options={"include_usage": True})
+    st, h, b = request(port, "POST", "/v1/chat/completions", body, auth)
+    evs = sse_events(b)
+    usage_chunks = [json.loads(e[6:]) for e in evs if e.startswith("data: {") and
+                    json.loads(e[6:]).get("usage")]
+    check("client usage chunk kept", len(usage_chunks) == 1 and
+          usage_chunks[0]["choices"] == [], evs[-3:])
+    check("client usage null kept", '"usage":null' in evs[0], evs[0])
+
+    # ---- upstream faults
+    st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, model="p429/gpt-4o"),
+                       auth)
+    check("429 passes through", st == 429 and json.loads(b)["error"]["code"] ==
+          "rate_limit_exceeded" and "retry-after" in h, (st, h, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, model="p500/gpt-4o"),
+                       auth)
+    check("500 passes through", st == 500 and json.loads(b)["error"]["type"] ==
+          "server_error", (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, model="pdown/gpt-4o"),
+                       auth)
+    check("unreachable 502", st == 502 and is_openai_error(b, "upstream_unreachable"), (st, b))
+    t0 = time.time()
+    st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, model="phang/gpt-4o"),
+                       auth)
+    check("hang 504", st == 504 and is_openai_error(b, "upstream_timeout") and
+          1.2 < time.time() - t0 < 5, (st, b, time.time() - t0))
+    st, h, b = request(port, "POST", "/v1/chat/completions",
+                       dict(chat, model="pbreak/gpt-4o", stream=True), auth)
+    check("broken stream: cut short, no DONE", b"[DONE]" not in b and
+          b.endswith(b"<INCOMPLETE>") and b.count(b"data:") == 3, b[-100:])
+
+    # ---- client leaves mid-stream
+    before = mock_stats(ports["pslow"])["streams_aborted_by_client"]
+    s = socket.create_connection(("127.0.0.1", port))
+    payload = json.dumps(dict(chat, model="pslow/gpt-4o", stream=True)).encode()
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nAuthorization: Bearer " + key.encode() +
+              b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+    got = b""
+    while got.count(b"data:") < 3:
+        got += s.recv(4096)
+    s.close()
+    t0 = time.time()
+    aborted = before
+    while time.time() - t0 < 2 and aborted == before:
+        time.sleep(0.05)
+        aborted = mock_stats(ports["pslow"])["streams_aborted_by_client"]
+    check("client leaving aborts upstream", aborted == before + 1,
+          (before, aborted, time.time() - t0))
+
+    # ---- records
+    tg.send_signal(signal.SIGTERM)
+    tg.wait(timeout=15)
+    check("clean stop", tg.returncode == 0, tg.stderr.read()[-500:])
+    db = sqlite3.connect(store[len("sqlite:"):])
+    rows = db.execute("SELECT * FROM requests").fetchall()
+    cols = [d[0] for d in db.execute("SELECT * FROM requests").description]
+    recs = [dict(zip(cols, r)) for r in rows]
+    upstream_total = sum(mock_stats(p)["requests"] for p in ports.values())
+    check("a record per upstream request", len(recs) == upstream_total + 1,
+          (len(recs), upstream_total))  # + the unreachable one (no mock saw it)
+    ok = [r for r in recs if r["endpoint"] == "chat_completions" and r["status"] == 200 and
+          not r["streamed"]]
+    check("record fields", ok and ok[0]["team"] == "ml" and ok[0]["key_id"].startswith("key_")
+          and ok[0]["input_tokens"] > 0 and ok[0]["output_tokens"] > 0 and
+          not ok[0]["usage_estimated"], ok[:1])
+    streamed = [r for r in recs if r["streamed"] and r["status"] == 200 and
+                r["provider"] == "openai"]
+    check("streamed records have vendor usage", len(streamed) == 2 and
+          all(not r["usage_estimated"] and r["output_tokens"] > 0 for r in streamed), streamed)
+    gone = [r for r in recs if r["client_aborted"]]
+    check("client abort recorded, usage estimated", len(gone) == 1 and
+          gone[0]["usage_estimated"] and gone[0]["output_tokens"] > 0, gone)
+    broke = [r for r in recs if r["provider"] == "pbreak"]
+    check("broken stream recorded as estimated", len(broke) == 1 and
+          broke[0]["usage_estimated"], broke)
+    check("secret not in store", key.encode() not in open(store[7:], "rb").read())
+
+
+try:
+    main()
+except Exception as e:  # a crash is a failure, with its reason
+    import traceback
+    traceback.print_exc()
+    results["fail"] += 1
+finally:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+print(f"{results['pass']} passed, {results['fail']} failed")
+sys.exit(1 if results["fail"] else 0)
