@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
 # README command 1: install what is missing, build, and start tollgate on its embedded
-# defaults.  The proxy (`tollgate serve`) is not built yet; until it is, this runs the parts
-# that exist: the built-in tokenizer and the request token counter on a sample request.
+# defaults: public API on 127.0.0.1:8080, admin API on 127.0.0.1:8081, SQLite store under
+# ./var, vendor keys from OPENAI_API_KEY / ANTHROPIC_API_KEY, admin token from
+# TOLLGATE_ADMIN_TOKEN.  Runs in the foreground until Ctrl-C (SIGINT) or SIGTERM.
 #
-# usage: bash deploy/run.sh
+# usage: bash deploy/run.sh [serve options, e.g. --config FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
-tg=build/proxy/tollgate
-"$tg" --help
-echo
-echo '$ echo "Hello from tollgate, the cost-aware LLM proxy." | tollgate tokenize --ids'
-echo "Hello from tollgate, the cost-aware LLM proxy." | "$tg" tokenize --ids
-echo '$ tollgate count tests/data/count/cookbook_messages.json'
-"$tg" count tests/data/count/cookbook_messages.json
+exec build/proxy/tollgate serve "$@"

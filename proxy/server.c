@@ -24,6 +24,7 @@
 #include "server.h"
 
 #include "common/buf.h"
+#include "proxy/admin.h"
 #include "proxy/dialect.h"
 #include "proxy/metrics.h"
 #include "records/records.h"
@@ -1140,18 +1141,21 @@ int tg_server_run(const tg_config *cfg)
     tg_bpe_get(TG_BPE_O200K);
     unsigned per = cfg->max_connections / (unsigned)nw + 1;
     int rc = tg_records_start(cfg->store, err, sizeof err);
+    if (rc == 0)
+        rc = tg_admin_start(cfg, err, sizeof err);
     for (int i = 0; rc == 0 && i < nw; i++)
         rc = worker_init(&ws[i], cfg, i, per, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "tollgate: %s\n", err);
         for (int i = 0; i < nw; i++)
             worker_free(&ws[i]);
+        tg_admin_stop();
         tg_records_stop();
         free(ws);
         return 1;
     }
-    fprintf(stderr, "tollgate: listening on %s:%d with %d workers, store %s\n",
-            cfg->listen_host, cfg->listen_port, nw,
+    fprintf(stderr, "tollgate: listening on %s:%d with %d workers, admin on %s:%d, store %s\n",
+            cfg->listen_host, cfg->listen_port, nw, cfg->admin_host, cfg->admin_port,
             strncmp(cfg->store, "sqlite:", 7) == 0 ? cfg->store : "(postgres)");
     for (int i = 0; i < nw; i++)
         pthread_create(&ws[i].th, NULL, worker_main, &ws[i]);
@@ -1159,6 +1163,7 @@ int tg_server_run(const tg_config *cfg)
         pthread_join(ws[i].th, NULL);
     for (int i = 0; i < nw; i++)
         worker_free(&ws[i]);
+    tg_admin_stop();
     tg_records_stop();
     curl_global_cleanup();
     free(ws);

@@ -24,6 +24,7 @@ import time
 
 TG, MOCK = sys.argv[1], sys.argv[2]
 VENDOR_KEY = "sk-vendor-test-0123456789"
+ADMIN_TOKEN = "admin-test-token-9876"
 results = {"pass": 0, "fail": 0}
 procs = []
 
@@ -89,7 +90,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="tg-it-")
     store = f"sqlite:{tmp}/tollgate.db"
     env = dict(os.environ, TOLLGATE_STORE=store, OPENAI_API_KEY=VENDOR_KEY,
-               TG_TEST_VENDOR_KEY=VENDOR_KEY)
+               TG_TEST_VENDOR_KEY=VENDOR_KEY, TOLLGATE_ADMIN_TOKEN=ADMIN_TOKEN)
     ports = {
         "openai": start_mock(),
         "p429": start_mock("x-mock-status=429"),
@@ -169,6 +170,24 @@ def main():
     check("no upstream reached on errors", mock_stats(ports["openai"])["requests"] == 0,
           mock_stats(ports["openai"]))
 
+    # ---- admin listener
+    st, h, b = request(admin, "GET", "/healthz")
+    check("admin healthz", st == 200, (st, b))
+    st, h, b = request(admin, "GET", "/metrics")
+    check("admin metrics needs token", st == 401, (st, b))
+    st, h, b = request(admin, "GET", "/metrics", headers={"authorization": "Bearer nope"})
+    check("admin wrong token", st == 401, (st, b))
+    adm = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    st, h, b = request(admin, "GET", "/config", headers=adm)
+    conf = json.loads(b) if st == 200 else {}
+    check("admin config", st == 200 and conf["providers"]["openai"]["api_key_env"] ==
+          "OPENAI_API_KEY" and conf["providers"]["openai"]["api_key_set"] is True, (st, b))
+    check("admin config has no secret", VENDOR_KEY.encode() not in b and
+          ADMIN_TOKEN.encode() not in b, b[:200])
+    st, h, b = request(admin, "GET", "/metrics", headers=adm)
+    check("admin metrics", st == 200 and b'tollgate_requests_total{endpoint="chat_completions"'
+          b',code="4xx"}' in b, (st, b[:300]))
+
     # ---- JSON pass-through
     st, h, b = request(port, "POST", "/v1/chat/completions", chat, auth)
     j = json.loads(b)
@@ -244,6 +263,17 @@ def main():
         aborted = mock_stats(ports["pslow"])["streams_aborted_by_client"]
     check("client leaving aborts upstream", aborted == before + 1,
           (before, aborted, time.time() - t0))
+
+    # ---- metrics after traffic
+    st, h, b = request(admin, "GET", "/metrics", headers=adm)
+    m = {l.split()[0]: float(l.split()[1]) for l in b.decode().splitlines()
+         if l and not l.startswith("#")}
+    check("metrics count 2xx chat", m.get('tollgate_requests_total{endpoint='
+          '"chat_completions",code="2xx"}', 0) >= 5, b[:400])
+    check("metrics count client abort", m.get('tollgate_upstream_errors_total{kind='
+          '"client_abort"}', 0) >= 1, b[:400])
+    check("metrics tokens", m.get('gen_ai_client_token_usage_total{gen_ai_token_type='
+          '"input",source="reported"}', 0) > 0, b[:400])
 
     # ---- records
     tg.send_signal(signal.SIGTERM)

@@ -1,0 +1,175 @@
+/* tg_admin implementation: one libmicrohttpd daemon with its internal polling thread.
+ * The token is compared as SHA-256 digests with CRYPTO_memcmp, so neither its bytes nor
+ * its length leak through timing. */
+#include "admin.h"
+
+#include "common/buf.h"
+#include "proxy/metrics.h"
+#include "proxy/server.h"
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TG_ADMIN_MAX_RESPONSE ((size_t)16 << 20)
+
+static struct MHD_Daemon *daemon_;
+static const tg_config *config_;
+
+static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *ctype,
+                             const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "content-type", ctype);
+    enum MHD_Result ret = MHD_queue_response(con, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *con, unsigned status,
+                                   const char *type, const char *message)
+{
+    char body[512];
+    cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddStringToObject(e, "type", type);
+    if (!cJSON_PrintPreallocated(root, body, sizeof body, 0))
+        snprintf(body, sizeof body, "{\"error\":{\"message\":\"error\"}}");
+    cJSON_Delete(root);
+    return reply(con, status, "application/json", body, strlen(body));
+}
+
+static int digest(const char *s, size_t n, unsigned char out[32])
+{
+    unsigned int len = 0;
+    return EVP_Digest(s, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -1;
+}
+
+/* 1 when the request carries the admin token. */
+static int authorized(struct MHD_Connection *con)
+{
+    const char *want = getenv(config_->admin_token_env);
+    const char *auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "authorization");
+    if (!want || !*want || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    unsigned char a[32], b[32];
+    if (digest(auth + 7, strlen(auth + 7), a) != 0 || digest(want, strlen(want), b) != 0)
+        return 0;
+    return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+static cJSON *config_json(const tg_config *c)
+{
+    cJSON *o = cJSON_CreateObject(), *adm = cJSON_AddObjectToObject(o, "admin");
+    char hp[TG_CONFIG_NAME_MAX + 16];
+    snprintf(hp, sizeof hp, "%s:%d", c->listen_host, c->listen_port);
+    cJSON_AddStringToObject(o, "listen", hp);
+    snprintf(hp, sizeof hp, "%s:%d", c->admin_host, c->admin_port);
+    cJSON_AddStringToObject(adm, "listen", hp);
+    cJSON_AddStringToObject(adm, "token_env", c->admin_token_env);
+    cJSON_AddNumberToObject(o, "workers", c->workers);
+    cJSON_AddStringToObject(o, "store", strncmp(c->store, "sqlite:", 7) == 0 ? c->store
+                                                                              : "postgres://***");
+    cJSON_AddStringToObject(o, "default_provider", c->default_provider);
+    cJSON *ps = cJSON_AddObjectToObject(o, "providers");
+    for (int i = 0; i < c->nproviders; i++) {
+        const tg_provider_config *p = &c->providers[i];
+        cJSON *pj = cJSON_AddObjectToObject(ps, p->name), *t;
+        cJSON_AddStringToObject(pj, "format",
+                                p->format == TG_FORMAT_ANTHROPIC ? "anthropic" : "openai");
+        cJSON_AddStringToObject(pj, "base_url", p->base_url);
+        cJSON_AddStringToObject(pj, "api_key_env", p->api_key_env);
+        cJSON_AddBoolToObject(pj, "api_key_set", p->api_key_env[0] && getenv(p->api_key_env));
+        t = cJSON_AddObjectToObject(pj, "timeouts");
+        cJSON_AddNumberToObject(t, "connect_ms", (double)p->connect_ms);
+        cJSON_AddNumberToObject(t, "first_byte_ms", (double)p->first_byte_ms);
+        cJSON_AddNumberToObject(t, "idle_ms", (double)p->idle_ms);
+        cJSON_AddNumberToObject(t, "total_ms", (double)p->total_ms);
+    }
+    cJSON *l = cJSON_AddObjectToObject(o, "limits");
+    cJSON_AddNumberToObject(l, "max_body_bytes", (double)c->max_body_bytes);
+    cJSON_AddNumberToObject(l, "max_header_bytes", (double)c->max_header_bytes);
+    cJSON_AddNumberToObject(l, "max_connections", c->max_connections);
+    cJSON_AddNumberToObject(l, "stream_buffer_bytes", (double)c->stream_buffer_bytes);
+    cJSON_AddNumberToObject(l, "client_timeout_s", c->client_timeout_s);
+    return o;
+}
+
+static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const char *url,
+                                const char *method, const char *version, const char *upload,
+                                size_t *upload_size, void **con_cls)
+{
+    (void)cls, (void)version, (void)upload;
+    if (!*con_cls) { /* first call: headers only */
+        *con_cls = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_size) { /* no admin endpoint takes a body yet */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/healthz") == 0)
+        return reply(con, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    if (!authorized(con))
+        return reply_error(con, 401, "authentication_error",
+                           getenv(config_->admin_token_env)
+                               ? "Send the admin token as 'Authorization: Bearer <token>'."
+                               : "The admin API is locked: its token environment variable "
+                                 "is not set.");
+    if (strcmp(method, "GET") != 0)
+        return reply_error(con, 405, "invalid_request_error", "Use GET.");
+    if (strcmp(url, "/metrics") == 0) {
+        tg_buf b;
+        tg_buf_init(&b, TG_ADMIN_MAX_RESPONSE);
+        enum MHD_Result ret = tg_metrics_render(&b) == TG_BUF_OK
+            ? reply(con, 200, "text/plain; version=0.0.4", b.p, b.len)
+            : reply_error(con, 500, "server_error", "metrics too large");
+        tg_buf_free(&b);
+        return ret;
+    }
+    if (strcmp(url, "/config") == 0) {
+        cJSON *j = config_json(config_);
+        char *s = cJSON_Print(j);
+        cJSON_Delete(j);
+        enum MHD_Result ret = s ? reply(con, 200, "application/json", s, strlen(s)) : MHD_NO;
+        cJSON_free(s);
+        return ret;
+    }
+    return reply_error(con, 404, "invalid_request_error", "Unknown admin path.");
+}
+
+int tg_admin_start(const tg_config *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    bool v6;
+    config_ = cfg;
+    if (tg_server_resolve(cfg->admin_host, cfg->admin_port, &ss, &v6, err, errlen) != 0)
+        return -1;
+    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                                   (v6 ? MHD_USE_IPv6 : 0),
+                               (uint16_t)cfg->admin_port, NULL, NULL, on_admin, NULL,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                               MHD_OPTION_CONNECTION_LIMIT, 64U,
+                               MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_END);
+    if (!daemon_) {
+        snprintf(err, errlen, "cannot listen on %s:%d for the admin API (in use?)",
+                 cfg->admin_host, cfg->admin_port);
+        return -1;
+    }
+    return 0;
+}
+
+void tg_admin_stop(void)
+{
+    if (daemon_)
+        MHD_stop_daemon(daemon_);
+    daemon_ = NULL;
+}

@@ -1,0 +1,25 @@
+/* tg_admin: the admin API, on its own listener (config admin.listen), for operators.
+ *
+ * Low traffic, so it runs libmicrohttpd's own polling thread, apart from the workers.
+ * Every path but /healthz needs "Authorization: Bearer <token>", the token being the value
+ * of the environment variable the config names (admin.token_env); without that variable
+ * the admin API refuses every such request.  Secrets never appear in its answers.
+ *
+ *   GET /healthz   {"status":"ok"} (no token)
+ *   GET /metrics   Prometheus text format (proxy/metrics.h)
+ *   GET /config    the running configuration, secrets reduced to the names of their
+ *                  environment variables */
+#ifndef TG_ADMIN_H
+#define TG_ADMIN_H
+#include <stddef.h>
+
+#include "proxy/config.h"
+
+/* Starts the admin listener for `cfg` (kept until tg_admin_stop).  Returns 0, or -1 with
+ * one plain line in err. */
+int tg_admin_start(const tg_config *cfg, char *err, size_t errlen);
+
+/* Stops it (no-op when not started). */
+void tg_admin_stop(void);
+
+#endif
