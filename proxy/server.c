@@ -37,6 +37,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,6 +57,8 @@
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
 #define TG_SWEEP_MS 200                             /* timeout checks */
+#define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
+#define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
 
 typedef enum { SRC_MHD, SRC_CURL, SRC_CLIENT } src_kind;
 
@@ -115,7 +119,16 @@ typedef struct tg_req {
     bool stream_error; /* the upstream broke mid-stream: end the client's stream badly */
 } tg_req;
 
+/* A key lookup the store answered recently (valid or revoked), by SHA-256 of the secret. */
+typedef struct {
+    unsigned char hash[32];
+    int64_t expires;
+    int status; /* TG_STORE_OK or TG_STORE_REVOKED */
+    tg_key key;
+} key_cache_entry;
+
 struct worker {
+    key_cache_entry *keys; /* TG_KEY_CACHE_SLOTS, direct-mapped */
     int idx;
     pthread_t th;
     const tg_config *cfg;
@@ -444,6 +457,33 @@ static enum MHD_Result answer_local(tg_req *r)
     return send_body(r, 200, "application/json", "{\"object\":\"list\",\"data\":[]}", 27);
 }
 
+/* The store's answer for `secret`, from the worker's cache when it is fresh: a lookup in
+ * SQLite costs file locks and reads, the cache one SHA-256.  Unknown keys are not cached
+ * (a flood of wrong keys cannot evict good ones); revocations show within the TTL. */
+static int lookup_key(worker *w, const char *secret, tg_key *out)
+{
+    unsigned char h[32];
+    unsigned int hl = 0;
+    size_t len = strlen(secret);
+    if (len > TG_KEY_SECRET_INPUT_MAX || EVP_Digest(secret, len, h, &hl, EVP_sha256(), NULL) != 1)
+        return tg_store_key_lookup(w->store, secret, len, out);
+    key_cache_entry *e = &w->keys[(h[0] | h[1] << 8) & (TG_KEY_CACHE_SLOTS - 1)];
+    int64_t now = now_us();
+    if (e->expires > now && CRYPTO_memcmp(e->hash, h, sizeof h) == 0) {
+        *out = e->key;
+        return e->status;
+    }
+    int st = tg_store_key_lookup(w->store, secret, len, out);
+    if (st == TG_STORE_OK || st == TG_STORE_REVOKED) {
+        memcpy(e->hash, h, sizeof h);
+        e->key = *out;
+        e->status = st;
+        e->expires = now + TG_KEY_CACHE_TTL_US;
+    }
+    OPENSSL_cleanse(h, sizeof h);
+    return st;
+}
+
 /* Authenticates the bearer (or x-api-key) secret; on failure queues the error. */
 static bool authenticate(tg_req *r, enum MHD_Result *ret)
 {
@@ -459,7 +499,7 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
                           "as 'Authorization: Bearer <key>'.");
         return false;
     }
-    int st = tg_store_key_lookup(r->w->store, secret, strlen(secret), &r->key);
+    int st = lookup_key(r->w, secret, &r->key);
     if (st == TG_STORE_OK) {
         r->authed = true;
         return true;
@@ -1020,6 +1060,11 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
         w->rng = (uint64_t)now_us() | 1;
     if (tg_store_open(cfg->store, &w->store, err, errlen) != TG_STORE_OK)
         return -1;
+    w->keys = calloc(TG_KEY_CACHE_SLOTS, sizeof *w->keys);
+    if (!w->keys) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->multi = curl_multi_init();
     if (w->epfd < 0 || !w->multi) {
@@ -1105,6 +1150,7 @@ static void worker_free(worker *w)
     if (w->epfd > 0)
         close(w->epfd);
     tg_store_close(w->store);
+    free(w->keys);
 }
 
 static void raise_fd_limit(void)

@@ -1,7 +1,9 @@
 /* tg_records writer: a growable FIFO of records under one mutex, drained by one thread.
  *
  * The writer takes everything queued at once (swapping the array out under the lock), writes
- * it in one store transaction, and sleeps on a condition variable until more arrives.  A
+ * it in one store transaction, and sleeps until more arrives: it looks every
+ * TG_RECORDS_TICK_MS, or at once when TG_RECORDS_WAKE_AT records wait, so submitting does
+ * not cost a thread wake-up per request.  A
  * failed write is retried after a short pause, never dropped: the records stay in memory
  * until the store takes them. */
 #include "records.h"
@@ -15,6 +17,8 @@
 #include <time.h>
 
 #define TG_RECORDS_BATCH_MAX 4096 /* records per transaction */
+#define TG_RECORDS_WAKE_AT 512    /* queued records that wake the writer at once */
+#define TG_RECORDS_TICK_MS 5      /* otherwise it looks every this often */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -50,7 +54,8 @@ void tg_records_submit(const tg_record *rec)
             queue = nq, qcap = cap;
     }
     queue[qlen++] = *rec;
-    pthread_cond_signal(&cv);
+    if (qlen == TG_RECORDS_WAKE_AT) /* no wake-up per record: the writer ticks */
+        pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
 }
 
@@ -79,8 +84,14 @@ static void *writer_main(void *arg)
     size_t bcap = 0;
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (qlen == 0 && !stopping)
-            pthread_cond_wait(&cv, &mu);
+        while (qlen == 0 && !stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += TG_RECORDS_TICK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&cv, &mu, &ts);
+        }
         if (qlen == 0 && stopping)
             break;
         /* swap the queue out so submitters never wait for the disk */

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Proxy benchmark: requests per second and added latency, side by side in one run:
+#   direct  - wrk -> upstream (nginx answering a chat completion with `return 200`)
+#   nginx   - wrk -> nginx reverse proxy (keep-alive upstream pool) -> upstream
+#   tollgate- wrk -> tollgate (auth, JSON parse, token count, record, metrics) -> upstream
+# Load: wrk on the same 2-core machine, POST of a small chat request.  Figures are medians
+# of RUNS runs (default 3) of DURATION seconds (default 8) each.
+#
+# usage: bash bench/proxy.sh     (needs a build in ./build, nginx and wrk from Debian)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-3}
+dur=${DURATION:-8}
+tg=$PWD/build/proxy/tollgate
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+for c in nginx wrk; do command -v $c >/dev/null || { echo "bench/proxy.sh: needs $c (apt-get install nginx-light wrk)"; exit 1; }; done
+
+up=18901 ng=18902 tgp=18903 adm=18904
+body='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"w0 w1 w2 w3","refusal":null},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}'
+cat >"$work/nginx.conf" <<NGX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:$up; keepalive 64; }
+  server { listen 127.0.0.1:$up; location / { default_type application/json; return 200 '$body'; } }
+  server { listen 127.0.0.1:$ng; location / { proxy_pass http://up; proxy_http_version 1.1;
+           proxy_set_header Connection ""; } }
+}
+NGX
+nginx -c "$work/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+export TOLLGATE_STORE="sqlite:$work/tg.db" OPENAI_API_KEY=sk-bench
+cat >"$work/tg.json" <<CFG
+{"listen":"127.0.0.1:$tgp","workers":${WORKERS:-0},"admin":{"listen":"127.0.0.1:$adm"},"store":"sqlite:$work/tg.db",
+ "providers":{"openai":{"format":"openai","base_url":"http://127.0.0.1:$up","api_key_env":"OPENAI_API_KEY"}}}
+CFG
+"$tg" teams add bench --config "$work/tg.json" >/dev/null
+key=$("$tg" keys create --team bench --config "$work/tg.json" 2>/dev/null)
+"$tg" serve --config "$work/tg.json" 2>"$work/tg.log" &
+pids+=($!)
+sleep 1
+cat >"$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in four words."}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $key"
+LUA
+for port in $up $ng $tgp; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
+         -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
+         "http://127.0.0.1:$port/v1/chat/completions" || true)
+  [ "$code" = 200 ] || { echo "bench/proxy.sh: port $port answered $code"; cat "$work/tg.log"; exit 1; }
+done
+
+# one wrk run: prints "rps p50_us"
+one() { # port connections threads
+  wrk -t"$3" -c"$2" -d"${dur}s" --latency -s "$work/post.lua" "http://127.0.0.1:$1/v1/chat/completions" |
+    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {v=$2; u=1; if (v ~ /us$/) u=1; else if (v ~ /ms$/) u=1000; else if (v ~ /s$/) u=1000000; sub(/[a-z]+$/,"",v); p50=v*u}
+         END {printf "%.0f %.0f\n", rps, p50}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A rps lat
+for name in direct nginx tollgate; do
+  case $name in direct) port=$up;; nginx) port=$ng;; tollgate) port=$tgp;; esac
+  r16=(); l1=()
+  for i in $(seq "$runs"); do
+    r16+=("$(one "$port" 16 2 | cut -d' ' -f1)")
+    l1+=("$(one "$port" 1 1 | cut -d' ' -f2)")
+  done
+  rps[$name]=$(printf '%s\n' "${r16[@]}" | median)
+  lat[$name]=$(printf '%s\n' "${l1[@]}" | median)
+done
+records=$(python3 -c "import sqlite3;print(sqlite3.connect('$work/tg.db').execute('select count(*) from requests').fetchone()[0])" 2>/dev/null || echo "?")
+printf '%-9s %14s %16s %18s\n' path "req/s @16 conn" "p50 us @1 conn" "added p50 us"
+for name in direct nginx tollgate; do
+  add=$(( ${lat[$name]} - ${lat[direct]} ))
+  printf '%-9s %14s %16s %18s\n' "$name" "${rps[$name]}" "${lat[$name]}" "$add"
+done
+awk -v t="${rps[tollgate]}" -v n="${rps[nginx]}" -v lt="${lat[tollgate]}" -v ln="${lat[nginx]}" -v ld="${lat[direct]}" \
+  'BEGIN {printf "tollgate/nginx throughput: %.2f   tollgate/nginx added latency: %.2f\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
+echo "records written by tollgate during the run: $records (median of $runs runs x ${dur}s; wrk on the same machine)"
