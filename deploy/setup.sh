@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3
           libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcjson-dev check
           libsqlite3-dev libpq-dev "$@")
+# node and npm run the official-SDK test; a machine that already has them (any source, e.g.
+# NodeSource) keeps its own, so Debian's packages are asked for only when they are absent.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

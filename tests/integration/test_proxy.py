@@ -275,6 +275,35 @@ def main():
     check("metrics tokens", m.get('gen_ai_client_token_usage_total{gen_ai_token_type='
           '"input",source="reported"}', 0) > 0, b[:400])
 
+    # ---- the official openai npm SDK through tollgate (tests/sdk: pinned, npm ci on first run)
+    import shutil
+    sdk, sdk_streams = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sdk"), 0
+    sh = lambda *a, **kw: subprocess.run(a, capture_output=True, text=True, **kw)
+    if not (shutil.which("node") and shutil.which("npm")):
+        print("note: node or npm not found: the openai SDK checks are skipped", flush=True)
+    else:
+        if not os.path.isdir(os.path.join(sdk, "node_modules", "openai")):
+            try:
+                r = sh("npm", "ci", "--no-audit", "--no-fund", "--silent", cwd=sdk, timeout=180)
+                why = r.returncode == 0 or f"exit {r.returncode}: {r.stderr[-500:]}"
+            except subprocess.TimeoutExpired:
+                why = "timed out after 180 s"
+            check("sdk npm ci", why is True, f"npm ci in {sdk} failed: {why}")
+        if os.path.isdir(os.path.join(sdk, "node_modules", "openai")):
+            sdk_streams = 2  # its two streams are records of provider openai (checked below)
+            try:
+                r = sh("node", os.path.join(sdk, "openai_sdk.mjs"), timeout=60, env=dict(
+                    os.environ, TG_BASE_URL=f"http://127.0.0.1:{port}", TG_KEY=key))
+            except subprocess.TimeoutExpired as e:
+                r = subprocess.CompletedProcess(e.cmd, "timed out after 60 s",
+                                                (e.stdout or b"").decode(errors="replace"), "")
+            for line in r.stdout.splitlines():
+                if line.startswith(("ok ", "not ok ")):
+                    name, _, detail = line.split("ok ", 1)[1].partition(": ")
+                    check(f"sdk {name}", line.startswith("ok "), detail)
+            check("sdk exit 0", r.returncode == 0, (r.returncode, r.stdout[-300:],
+                                                     r.stderr[-500:]))
+
     # ---- records
     tg.send_signal(signal.SIGTERM)
     tg.wait(timeout=15)
@@ -293,7 +322,7 @@ def main():
           not ok[0]["usage_estimated"], ok[:1])
     streamed = [r for r in recs if r["streamed"] and r["status"] == 200 and
                 r["provider"] == "openai"]
-    check("streamed records have vendor usage", len(streamed) == 2 and
+    check("streamed records have vendor usage", len(streamed) == 2 + sdk_streams and
           all(not r["usage_estimated"] and r["output_tokens"] > 0 for r in streamed), streamed)
     gone = [r for r in recs if r["client_aborted"]]
     check("client abort recorded, usage estimated", len(gone) == 1 and
