@@ -275,3 +275,22 @@ int tg_cli_finish(const char *who)
     fprintf(stderr, "%s: cannot write the output\n", who);
     return 1;
 }
+
+int tg_cli_dispatch(int argc, char **argv, const char *who, const tg_cli_action *actions,
+                    size_t nactions, const char *usage, const char *details)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        fputs(details, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < nactions; i++)
+        if (!strcmp(argv[1], actions[i].name))
+            return actions[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown action '%s'\n%s", who, argv[1], usage);
+    return 2;
+}

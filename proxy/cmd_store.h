@@ -21,6 +21,18 @@
 int tg_cmd_teams(int argc, char **argv);
 int tg_cmd_keys(int argc, char **argv);
 
+/* One action of a subcommand ("teams add", "keys revoke", ...). */
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the action's name */
+} tg_cli_action;
+
+/* Runs the action argv[1] names, or prints `usage` (exit 2) when there is none or it is
+ * unknown, or usage and `details` on stdout (exit 0) for -h/--help/help.  `who` prefixes
+ * the error ("tollgate keys"). */
+int tg_cli_dispatch(int argc, char **argv, const char *who, const tg_cli_action *actions,
+                    size_t nactions, const char *usage, const char *details);
+
 #define TG_CLI_CONFIG_MAX (4u << 20) /* largest configuration file read */
 #define TG_CLI_TABLE_COLS 8          /* columns of a table */
 #define TG_CLI_CELL_SIZE 160         /* bytes of one table cell, NUL included */

@@ -208,22 +208,7 @@ static int team_set(int argc, char **argv)
 
 int tg_cmd_teams(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*run)(int argc, char **argv);
-    } actions[] = {{"add", team_add}, {"list", team_list}, {"set", team_set}};
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-        fputs(usage_text, stdout);
-        fputs(details_text, stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
-        if (!strcmp(argv[1], actions[i].name))
-            return actions[i].run(argc - 1, argv + 1);
-    fprintf(stderr, WHO ": unknown action '%s'\n%s", argv[1], usage_text);
-    return 2;
+    static const tg_cli_action actions[] = {{"add", team_add}, {"list", team_list}, {"set", team_set}};
+    return tg_cli_dispatch(argc, argv, WHO, actions, sizeof actions / sizeof *actions,
+                           usage_text, details_text);
 }
