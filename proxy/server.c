@@ -1084,6 +1084,7 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
     w->mhd = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, w,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first */
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
                               MHD_OPTION_CONNECTION_LIMIT, conn_limit,
@@ -1092,7 +1093,6 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
                               (size_t)cfg->max_header_bytes + (size_t)(32 << 10),
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                               MHD_OPTION_END);
     if (!w->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this "
