@@ -57,6 +57,9 @@
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
 #define TG_SWEEP_MS 200                             /* timeout checks */
+#define TG_STREAM_BLOCK 4096                        /* MHD's buffer for a streamed reply */
+#define TG_UPSTREAM_BUFFER 8192                     /* libcurl's receive buffer */
+#define TG_CONN_POOL_EXTRA 8192                     /* MHD per-connection pool beyond headers */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
 
@@ -406,6 +409,8 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->total_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)TG_UPSTREAM_BUFFER);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum */
     if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
         return -1;
     r->t_up_start = now_us();
@@ -686,8 +691,8 @@ static enum MHD_Result queue_upstream_response(tg_req *r)
 {
     struct MHD_Response *resp;
     if (r->streaming) {
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 << 10, stream_reader, r,
-                                                 NULL);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, TG_STREAM_BLOCK,
+                                                 stream_reader, r, NULL);
         r->stream_counted = true;
         tg_metrics_streams(1);
     } else {
@@ -1090,7 +1095,7 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
                               MHD_OPTION_CONNECTION_LIMIT, conn_limit,
                               MHD_OPTION_CONNECTION_TIMEOUT, cfg->client_timeout_s,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                              (size_t)cfg->max_header_bytes + (size_t)(32 << 10),
+                              (size_t)cfg->max_header_bytes + TG_CONN_POOL_EXTRA,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
                               MHD_OPTION_END);
