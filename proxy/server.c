@@ -60,6 +60,7 @@
 #define TG_STREAM_BLOCK 4096                        /* MHD's buffer for a streamed reply */
 #define TG_UPSTREAM_BUFFER 8192                     /* libcurl's receive buffer */
 #define TG_CONN_POOL_EXTRA 8192                     /* MHD per-connection pool beyond headers */
+#define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
 
@@ -132,6 +133,8 @@ typedef struct {
 
 struct worker {
     key_cache_entry *keys; /* TG_KEY_CACHE_SLOTS, direct-mapped */
+    CURL *easy_pool[TG_EASY_POOL]; /* reset handles ready for reuse */
+    int neasy;
     int idx;
     pthread_t th;
     const tg_config *cfg;
@@ -369,6 +372,24 @@ static size_t on_up_write(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
+/* A libcurl handle from the worker's pool (reset), or a new one. */
+static CURL *easy_get(worker *w)
+{
+    return w->neasy ? w->easy_pool[--w->neasy] : curl_easy_init();
+}
+
+/* Returns a handle to the pool after resetting its options (connections stay in the multi
+ * handle's cache either way). */
+static void easy_put(worker *w, CURL *e)
+{
+    if (w->neasy == TG_EASY_POOL) {
+        curl_easy_cleanup(e);
+        return;
+    }
+    curl_easy_reset(e);
+    w->easy_pool[w->neasy++] = e;
+}
+
 static int start_upstream(tg_req *r, const char *body, size_t len)
 {
     const tg_provider_config *p = r->prov;
@@ -384,7 +405,7 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
         return -1;
     memcpy(r->up_body, body, len);
     r->up_body_len = len;
-    CURL *e = curl_easy_init();
+    CURL *e = easy_get(r->w);
     if (!e)
         return -1;
     r->easy = e;
@@ -422,7 +443,7 @@ static void end_upstream(tg_req *r)
 {
     if (r->easy) {
         curl_multi_remove_handle(r->w->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+        easy_put(r->w, r->easy);
         r->easy = NULL;
     }
     curl_slist_free_all(r->up_headers);
@@ -1150,6 +1171,8 @@ static void worker_free(worker *w)
 {
     if (w->mhd)
         MHD_stop_daemon(w->mhd);
+    while (w->neasy)
+        curl_easy_cleanup(w->easy_pool[--w->neasy]);
     if (w->multi)
         curl_multi_cleanup(w->multi);
     if (w->epfd > 0)
