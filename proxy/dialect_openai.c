@@ -36,10 +36,16 @@ static int openai_error_body(tg_buf *out, const char *type, const char *code,
     return rc;
 }
 
+#define TG_USAGE_MAX 1e15 /* tokens; a larger reported count is held at this */
+
+/* A token count from a usage object: missing, negative or not a number is 0; an absurdly
+ * large one is held at TG_USAGE_MAX (never converted out of int64's range). */
 static int64_t num(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (int64_t)v->valuedouble : 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))
+        return 0;
+    return v->valuedouble > TG_USAGE_MAX ? (int64_t)TG_USAGE_MAX : (int64_t)v->valuedouble;
 }
 
 static const cJSON *obj(const cJSON *o, const char *key)
