@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 curl
+packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 curl ca-certificates
           libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcjson-dev check
           libsqlite3-dev libpq-dev "$@")
 # node and npm run the official-SDK test; a machine that already has them (any source, e.g.
