@@ -819,8 +819,10 @@ static void settle_and_record(tg_req *r)
 {
     tg_usage u = r->streaming ? r->sse.usage : r->usage;
     bool estimated = false;
-    if (!u.reported && r->easy == NULL && r->t_up_start) {
-        /* no usage from the vendor: the prompt as estimated, the text actually delivered */
+    if (!u.reported && r->up_status == 200) {
+        /* an answer began but no usage came (stream cut, client gone): the prompt as
+         * estimated and the text actually delivered.  Refused or failed requests (no 200)
+         * are not billed by the vendors: their usage stays zero. */
         const tg_bpe *bpe = tg_bpe_for_model(r->model);
         if (!bpe)
             bpe = tg_bpe_get(TG_BPE_O200K);
