@@ -110,18 +110,14 @@ static cJSON *key_json(const tg_key *k)
     return NULL;
 }
 
+static cJSON *key_json_item(const void *item)
+{
+    return key_json(item);
+}
+
 static int print_keys_json(const tg_key *keys, size_t n)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; arr && i < n; i++) {
-        cJSON *o = key_json(&keys[i]);
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(arr);
-            arr = NULL;
-        }
-    }
-    return tg_cli_print_json(WHO, arr);
+    return tg_cli_print_json_array(WHO, keys, n, sizeof *keys, key_json_item);
 }
 
 static int key_list(int argc, char **argv)

@@ -294,3 +294,18 @@ int tg_cli_dispatch(int argc, char **argv, const char *who, const tg_cli_action 
     fprintf(stderr, "%s: unknown action '%s'\n%s", who, argv[1], usage);
     return 2;
 }
+
+int tg_cli_print_json_array(const char *who, const void *items, size_t n, size_t size,
+                            cJSON *(*to_json)(const void *item))
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = to_json((const char *)items + i * size);
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    return tg_cli_print_json(who, arr);
+}

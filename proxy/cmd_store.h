@@ -30,6 +30,11 @@ typedef struct {
 /* Runs the action argv[1] names, or prints `usage` (exit 2) when there is none or it is
  * unknown, or usage and `details` on stdout (exit 0) for -h/--help/help.  `who` prefixes
  * the error ("tollgate keys"). */
+/* Prints n items (each `size` bytes, at `items`) as a JSON array, converting each with
+ * to_json (NULL on failure); returns what tg_cli_print_json returns. */
+int tg_cli_print_json_array(const char *who, const void *items, size_t n, size_t size,
+                            cJSON *(*to_json)(const void *item));
+
 int tg_cli_dispatch(int argc, char **argv, const char *who, const tg_cli_action *actions,
                     size_t nactions, const char *usage, const char *details);
 

@@ -129,18 +129,14 @@ static cJSON *team_json(const tg_team *t)
     return NULL;
 }
 
+static cJSON *team_json_item(const void *item)
+{
+    return team_json(item);
+}
+
 static int print_teams_json(const tg_team *teams, size_t n)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; arr && i < n; i++) {
-        cJSON *o = team_json(&teams[i]);
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(arr);
-            arr = NULL;
-        }
-    }
-    return tg_cli_print_json(WHO, arr);
+    return tg_cli_print_json_array(WHO, teams, n, sizeof *teams, team_json_item);
 }
 
 static int team_list(int argc, char **argv)
