@@ -306,6 +306,7 @@ static size_t on_up_header(char *data, size_t size, size_t n, void *userp)
                            strncasecmp(r->content_type, "text/event-stream", 17) == 0;
             if (r->t_first_byte < 0)
                 r->t_first_byte = now_us();
+            r->t_last_data = now_us(); /* the idle clock starts at the headers */
             if (r->streaming) {
                 r->state = RS_READY;
                 resume(r);
@@ -434,7 +435,7 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum */
     if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
         return -1;
-    r->t_up_start = now_us();
+    r->t_up_start = r->t_last_data = now_us();
     return 0;
 }
 

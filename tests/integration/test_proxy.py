@@ -98,6 +98,7 @@ def main():
         "phang": start_mock("x-mock-hang=1"),
         "pbreak": start_mock("x-mock-break-after=3", "x-mock-words=40"),
         "pslow": start_mock("x-mock-chunk-delay-ms=100", "x-mock-words=200"),
+        "pstall": start_mock("x-mock-stall-after=0"),
     }
     providers = {name: {"format": "openai", "base_url": f"http://127.0.0.1:{port}",
                         "api_key_env": "OPENAI_API_KEY",
@@ -244,6 +245,12 @@ def main():
                        dict(chat, model="pbreak/gpt-4o", stream=True), auth)
     check("broken stream: cut short, no DONE", b"[DONE]" not in b and
           b.endswith(b"<INCOMPLETE>") and b.count(b"data:") == 3, b[-100:])
+    t0 = time.time()
+    st, h, b = request(port, "POST", "/v1/chat/completions",
+                       dict(chat, model="pstall/gpt-4o", stream=True), auth)
+    took = time.time() - t0
+    check("idle stream cut after idle_ms, not before", st == 200 and 2.8 < took < 6 and
+          b.endswith(b"<INCOMPLETE>"), (st, took, b[-80:]))
 
     # ---- client leaves mid-stream
     before = mock_stats(ports["pslow"])["streams_aborted_by_client"]
