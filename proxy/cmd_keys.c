@@ -95,8 +95,9 @@ static void key_row(const void *rows, size_t i, char cells[][TG_CLI_CELL_SIZE])
     snprintf(cells[6], TG_CLI_CELL_SIZE, "%s", k->revoked_at[0] ? k->revoked_at : "-");
 }
 
-static cJSON *key_json(const tg_key *k)
+static cJSON *key_json(const void *item)
 {
+    const tg_key *k = item;
     cJSON *o = cJSON_CreateObject();
     if (o && tg_cli_json_add(o, "id", tg_cli_json_text(k->id, false)) &&
         tg_cli_json_add(o, "team", tg_cli_json_text(k->team, false)) &&
@@ -110,14 +111,10 @@ static cJSON *key_json(const tg_key *k)
     return NULL;
 }
 
-static cJSON *key_json_item(const void *item)
-{
-    return key_json(item);
-}
 
 static int print_keys_json(const tg_key *keys, size_t n)
 {
-    return tg_cli_print_json_array(WHO, keys, n, sizeof *keys, key_json_item);
+    return tg_cli_print_json_array(WHO, keys, n, sizeof *keys, key_json);
 }
 
 static int key_list(int argc, char **argv)

@@ -116,8 +116,9 @@ static void team_row(const void *rows, size_t i, char cells[][TG_CLI_CELL_SIZE])
     snprintf(cells[4], TG_CLI_CELL_SIZE, "%s", t->created_at);
 }
 
-static cJSON *team_json(const tg_team *t)
+static cJSON *team_json(const void *item)
 {
+    const tg_team *t = item;
     cJSON *o = cJSON_CreateObject();
     if (o && tg_cli_json_add(o, "name", tg_cli_json_text(t->name, false)) &&
         tg_cli_json_add(o, "budget_usd", tg_cli_json_money(t->budget_nusd)) &&
@@ -129,14 +130,10 @@ static cJSON *team_json(const tg_team *t)
     return NULL;
 }
 
-static cJSON *team_json_item(const void *item)
-{
-    return team_json(item);
-}
 
 static int print_teams_json(const tg_team *teams, size_t n)
 {
-    return tg_cli_print_json_array(WHO, teams, n, sizeof *teams, team_json_item);
+    return tg_cli_print_json_array(WHO, teams, n, sizeof *teams, team_json);
 }
 
 static int team_list(int argc, char **argv)

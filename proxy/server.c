@@ -93,7 +93,6 @@ typedef struct tg_req {
     bool stream_counted;
     char id[32];
     tg_key key;
-    bool authed;
     char requested_model[128], model[128];
     const tg_provider_config *prov;
     const tg_dialect *dialect;
@@ -527,10 +526,8 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
         return false;
     }
     int st = lookup_key(r->w, secret, &r->key);
-    if (st == TG_STORE_OK) {
-        r->authed = true;
+    if (st == TG_STORE_OK)
         return true;
-    }
     if (st == TG_STORE_REVOKED) {
         char msg[160];
         snprintf(msg, sizeof msg, "The virtual key %s has been revoked.", r->key.id);
