@@ -195,15 +195,19 @@ static void win_add_tokens(window *w, int64_t sec, int64_t delta)
 }
 
 /* Milliseconds from now_us until the oldest request (tokens: token use) in the window
- * leaves it; 0 when the window is empty. */
+ * leaves it; 0 when the window is empty.  Walks the ring from the oldest second without
+ * a division per step: with steady traffic the first bucket is the answer. */
 static int64_t win_reset_ms(const window *w, int64_t now_us, bool tokens)
 {
-    for (int64_t s = w->last_sec - TG_QUOTA_WINDOW_S + 1; s <= w->last_sec; s++) {
-        int i = (int)(((s % TG_QUOTA_WINDOW_S) + TG_QUOTA_WINDOW_S) % TG_QUOTA_WINDOW_S);
-        if ((tokens ? w->b_tok[i] : w->b_req[i]) > 0) {
-            int64_t ms = ((s + TG_QUOTA_WINDOW_S) * TG_US_PER_S - now_us) / 1000;
-            return ms > 0 ? ms : 0;
-        }
+    const int64_t *b = tokens ? w->b_tok : w->b_req;
+    if ((tokens ? w->tok : w->req) <= 0)
+        return 0;
+    int i = (int)((w->last_sec + 1) % TG_QUOTA_WINDOW_S); /* last_sec - 59's bucket */
+    for (int j = 0; j < TG_QUOTA_WINDOW_S; j++, i = i + 1 == TG_QUOTA_WINDOW_S ? 0 : i + 1) {
+        if (b[i] <= 0)
+            continue;
+        int64_t leaves = (w->last_sec - TG_QUOTA_WINDOW_S + 1 + j + TG_QUOTA_WINDOW_S) * TG_US_PER_S;
+        return leaves > now_us ? (leaves - now_us) / 1000 : 0;
     }
     return 0;
 }
@@ -311,7 +315,7 @@ static void explain(admission *a, const entry *e, tg_quota_what what, int64_t li
     tg_quota_why *w = &res->why;
     w->what = what;
     w->on_key = e->is_key;
-    snprintf(w->team, sizeof w->team, "%s", a->ask->key->team);
+    copy_name(w->team, sizeof w->team, a->ask->key->team);
     copy_name(w->key_id, sizeof w->key_id, e->is_key ? e->name : "");
     w->period = e->period;
     w->limit = limit, w->spent = spent, w->held = held, w->asked = asked;
@@ -329,18 +333,18 @@ static int refuse(admission *a, tg_quota_result *res)
         const entry *e = a->e[i];
         const counter *c = current(e);
         const tg_limits *l = &e->lim;
-        if (l->budget_requests != TG_STORE_UNLIMITED && c->requests + 1 > l->budget_requests) {
+        if (l->budget_requests != TG_STORE_UNLIMITED && c->requests >= l->budget_requests) {
             explain(a, e, TG_QUOTA_REQUESTS, l->budget_requests, c->requests, 0, 1, res);
             return TG_QUOTA_EXHAUSTED;
         }
         if (l->budget_nusd != TG_STORE_UNLIMITED &&
-            c->spent_nusd + c->held_nusd + a->min_nusd > l->budget_nusd) {
+            a->min_nusd > l->budget_nusd - c->spent_nusd - c->held_nusd) {
             explain(a, e, TG_QUOTA_USD, l->budget_nusd, c->spent_nusd, c->held_nusd,
                     a->min_nusd, res);
             return TG_QUOTA_EXHAUSTED;
         }
         if (l->budget_tokens != TG_STORE_UNLIMITED &&
-            c->spent_tokens + c->held_tokens + a->min_tokens > l->budget_tokens) {
+            a->min_tokens > l->budget_tokens - c->spent_tokens - c->held_tokens) {
             explain(a, e, TG_QUOTA_TOKENS, l->budget_tokens, c->spent_tokens, c->held_tokens,
                     a->min_tokens, res);
             return TG_QUOTA_EXHAUSTED;
@@ -349,11 +353,11 @@ static int refuse(admission *a, tg_quota_result *res)
     for (int i = 0; i < a->ne; i++) {
         const entry *e = a->e[i];
         const tg_limits *l = &e->lim;
-        if (l->rpm != TG_STORE_UNLIMITED && e->win.req + 1 > l->rpm) {
+        if (l->rpm != TG_STORE_UNLIMITED && e->win.req >= l->rpm) {
             explain(a, e, TG_QUOTA_RPM, l->rpm, e->win.req, 0, 1, res);
             return TG_QUOTA_RATE_LIMITED;
         }
-        if (l->tpm != TG_STORE_UNLIMITED && e->win.tok + a->min_tokens > l->tpm) {
+        if (l->tpm != TG_STORE_UNLIMITED && a->min_tokens > l->tpm - e->win.tok) {
             explain(a, e, TG_QUOTA_TPM, l->tpm, e->win.tok, 0, a->min_tokens, res);
             return TG_QUOTA_RATE_LIMITED;
         }
@@ -557,7 +561,7 @@ static void unhold(tg_quota_hold *h, int64_t nusd, int64_t tokens, int64_t reque
 
 static void fill_names(const tg_quota_hold *h, tg_record *rec)
 {
-    snprintf(rec->team, sizeof rec->team, "%s", ((entry *)h->team)->name);
+    copy_name(rec->team, sizeof rec->team, ((entry *)h->team)->name);
     copy_name(rec->key_id, sizeof rec->key_id, h->key ? ((entry *)h->key)->name : "");
     rec->reserved_nusd = h->nusd;
     rec->reserved_tokens = h->tokens;

@@ -412,6 +412,33 @@ START_TEST(rate_limits_and_headers)
 }
 END_TEST
 
+/* Limits near INT64_MAX: every comparison subtracts instead of adding (UBSan watches). */
+START_TEST(huge_limits_do_not_overflow)
+{
+    tg_quota *q = mk_quota(NULL, 0);
+    tg_limits tl = usd_limit(INT64_MAX);
+    tl.budget_tokens = INT64_MAX, tl.tpm = INT64_MAX;
+    tg_key k = mk_key("big", "", TG_PERIOD_MONTH, tl, TG_LIMITS_NONE);
+    tg_record r = mk_rec("r", at(2026, 11, 24, 10, 0, 0));
+    tg_quota_hold h1, h2;
+    tg_quota_result res;
+    tg_quota_ask ask = mk_ask(&k, &r, INT64_MAX - 10, INT64_MAX - 10);
+    ck_assert_int_eq(tg_quota_reserve(q, &ask, &h1, &res), TG_QUOTA_OK);
+    ask = mk_ask(&k, &r, 100, 5);
+    ck_assert_int_eq(tg_quota_reserve(q, &ask, &h2, &res), TG_QUOTA_EXHAUSTED);
+    ck_assert(res.why.what == TG_QUOTA_USD && res.why.limit == INT64_MAX);
+    ask = mk_ask(&k, &r, 10, 100);
+    ck_assert_int_eq(tg_quota_reserve(q, &ask, &h2, &res), TG_QUOTA_EXHAUSTED);
+    ck_assert_int_eq(res.why.what, TG_QUOTA_TOKENS);
+    ask = mk_ask(&k, &r, 10, 10);
+    ck_assert_int_eq(tg_quota_reserve(q, &ask, &h2, &res), TG_QUOTA_OK);
+    ck_assert_int_eq(res.remaining_nusd, 0);
+    tg_quota_release(q, &h1, &r);
+    tg_quota_release(q, &h2, &r);
+    tg_quota_free(q);
+}
+END_TEST
+
 START_TEST(overshoot_recorded)
 {
     tg_quota *q = mk_quota(NULL, 0);
@@ -963,6 +990,7 @@ static Suite *quota_suite(void)
     tcase_add_test(mem, clamping_and_floor);
     tcase_add_test(mem, unknown_price_refused);
     tcase_add_test(mem, rate_limits_and_headers);
+    tcase_add_test(mem, huge_limits_do_not_overflow);
     tcase_add_test(mem, overshoot_recorded);
     tcase_add_test(mem, period_rollover);
     tcase_add_test(mem, messages);
