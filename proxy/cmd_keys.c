@@ -5,6 +5,7 @@
  * sees the secret: `list` shows id, team, label, prefix, budget and times, never the
  * secret or its hash.  `revoke` of a key that already is revoked changes nothing and
  * succeeds (it says so on stderr), so scripts can repeat it. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@
 #define WHO "tollgate keys"
 
 static const char usage_text[] =
-    "usage: tollgate keys create --team NAME [--name LABEL] [--budget-usd X]\n"
+    "usage: tollgate keys create --team NAME [--name LABEL] [--budget-usd X] [--tokens N]\n"
+    "                            [--requests N] [--rpm N] [--tpm N]\n"
     "       tollgate keys list [--team NAME] [--format table|json]\n"
     "       tollgate keys revoke ID\n"
     "       (each also takes --config FILE)\n";
@@ -29,8 +31,12 @@ static const char details_text[] =
     "           the only time it is shown (only its SHA-256 hash is stored)\n"
     "           --name LABEL     a label, at most 128 printable ASCII characters\n"
     "           --budget-usd X   the key's own spend limit per team period, in USD\n"
+    "           --tokens N       its token limit per team period\n"
+    "           --requests N     its request limit per team period\n"
+    "           --rpm N, --tpm N requests / tokens per rolling minute\n"
+    "           (the tighter of the key's and the team's limits applies)\n"
     "  list     the keys (of team NAME), revoked ones included: id, team, label, the\n"
-    "           secret's first characters, budget, creation and revocation times\n"
+    "           secret's first characters, limits, creation and revocation times\n"
     "  revoke   makes key ID stop working at once\n"
     "  --config FILE  the configuration whose \"store\" names the store (else the\n"
     "                 environment variable TOLLGATE_STORE, else sqlite:./var/tollgate.db)\n";
@@ -47,11 +53,12 @@ static int store_error(tg_store *st)
 
 static int key_create(int argc, char **argv)
 {
-    const char *team = NULL, *label = NULL, *budget = NULL, *config = NULL, *pos[1];
-    const tg_cli_opt opts[] = {{"--team", &team},
-                               {"--name", &label},
-                               {"--budget-usd", &budget},
-                               {"--config", &config},
+    tg_cli_limit_args la = {0};
+    const char *team = NULL, *label = NULL, *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--team", &team},         {"--name", &label},
+                               {"--budget-usd", &la.budget}, {"--tokens", &la.tokens},
+                               {"--requests", &la.requests}, {"--rpm", &la.rpm},
+                               {"--tpm", &la.tpm},           {"--config", &config},
                                {NULL, NULL}};
     int npos, rc = tg_cli_parse(argc, argv, opts, pos, 0, 0, &npos, WHO " create",
                                 usage_text, details_text);
@@ -61,15 +68,15 @@ static int key_create(int argc, char **argv)
         fprintf(stderr, WHO " create: --team is required\n%s", usage_text);
         return 2;
     }
-    int64_t nusd = TG_STORE_UNLIMITED;
-    if (budget && tg_cli_money_arg(WHO, "--budget-usd", budget, true, &nusd))
+    tg_limits lim = TG_LIMITS_NONE;
+    if (tg_cli_limits_arg(WHO, &la, &lim))
         return 1;
     tg_store *st;
     tg_key k;
     char secret[TG_KEY_SECRET_SIZE];
     if (tg_cli_store_open(WHO, config, &st) != 0)
         return 1;
-    if (tg_store_key_create(st, team, label, nusd, secret, sizeof secret, &k) != TG_STORE_OK)
+    if (tg_store_key_create(st, team, label, &lim, secret, sizeof secret, &k) != TG_STORE_OK)
         return store_error(st);
     tg_store_close(st);
     printf("%s\n", secret);
@@ -90,9 +97,16 @@ static void key_row(const void *rows, size_t i, char cells[][TG_CLI_CELL_SIZE])
     snprintf(cells[1], TG_CLI_CELL_SIZE, "%s", k->team);
     snprintf(cells[2], TG_CLI_CELL_SIZE, "%s", k->name[0] ? k->name : "-");
     snprintf(cells[3], TG_CLI_CELL_SIZE, "%s", k->prefix);
-    tg_cli_money_text(k->budget_nusd, cells[4], TG_CLI_CELL_SIZE);
-    snprintf(cells[5], TG_CLI_CELL_SIZE, "%s", k->created_at);
-    snprintf(cells[6], TG_CLI_CELL_SIZE, "%s", k->revoked_at[0] ? k->revoked_at : "-");
+    tg_cli_money_text(k->lim.budget_nusd, cells[4], TG_CLI_CELL_SIZE);
+    const int64_t counts[] = {k->lim.budget_tokens, k->lim.budget_requests, k->lim.rpm,
+                              k->lim.tpm};
+    for (int c = 0; c < 4; c++)
+        if (counts[c] == TG_STORE_UNLIMITED)
+            snprintf(cells[5 + c], TG_CLI_CELL_SIZE, "-");
+        else
+            snprintf(cells[5 + c], TG_CLI_CELL_SIZE, "%" PRId64, counts[c]);
+    snprintf(cells[9], TG_CLI_CELL_SIZE, "%s", k->created_at);
+    snprintf(cells[10], TG_CLI_CELL_SIZE, "%s", k->revoked_at[0] ? k->revoked_at : "-");
 }
 
 static cJSON *key_json(const void *item)
@@ -103,7 +117,11 @@ static cJSON *key_json(const void *item)
         tg_cli_json_add(o, "team", tg_cli_json_text(k->team, false)) &&
         tg_cli_json_add(o, "name", tg_cli_json_text(k->name, true)) &&
         tg_cli_json_add(o, "prefix", tg_cli_json_text(k->prefix, false)) &&
-        tg_cli_json_add(o, "budget_usd", tg_cli_json_money(k->budget_nusd)) &&
+        tg_cli_json_add(o, "budget_usd", tg_cli_json_money(k->lim.budget_nusd)) &&
+        tg_cli_json_add(o, "budget_tokens", tg_cli_json_count(k->lim.budget_tokens)) &&
+        tg_cli_json_add(o, "budget_requests", tg_cli_json_count(k->lim.budget_requests)) &&
+        tg_cli_json_add(o, "rpm", tg_cli_json_count(k->lim.rpm)) &&
+        tg_cli_json_add(o, "tpm", tg_cli_json_count(k->lim.tpm)) &&
         tg_cli_json_add(o, "created_at", tg_cli_json_text(k->created_at, false)) &&
         tg_cli_json_add(o, "revoked_at", tg_cli_json_text(k->revoked_at, true)))
         return o;
@@ -119,8 +137,9 @@ static int print_keys_json(const tg_key *keys, size_t n)
 
 static int key_list(int argc, char **argv)
 {
-    static const char *const head[] = {"ID",         "TEAM",    "NAME",   "PREFIX",
-                                       "BUDGET_USD", "CREATED", "REVOKED"};
+    static const char *const head[] = {"ID",  "TEAM", "NAME",    "PREFIX",  "BUDGET_USD",
+                                       "TOKENS", "REQUESTS", "RPM", "TPM", "CREATED",
+                                       "REVOKED"};
     const char *team = NULL, *format = NULL, *config = NULL, *pos[1];
     const tg_cli_opt opts[] = {
         {"--team", &team}, {"--format", &format}, {"--config", &config}, {NULL, NULL}};
@@ -143,7 +162,7 @@ static int key_list(int argc, char **argv)
     if (json)
         rc = print_keys_json(keys, n);
     else
-        tg_cli_print_table(stdout, 7, head, keys, n, key_row);
+        tg_cli_print_table(stdout, 11, head, keys, n, key_row);
     free(keys);
     return rc != 0 ? rc : tg_cli_finish(WHO);
 }

@@ -119,6 +119,38 @@ int tg_cli_count_arg(const char *who, const char *flag, const char *val, bool al
     return 0;
 }
 
+int tg_cli_limits_arg(const char *who, const tg_cli_limit_args *a, tg_limits *lim)
+{
+    if (a->budget && tg_cli_money_arg(who, "--budget-usd", a->budget, true, &lim->budget_nusd))
+        return 1;
+    const struct {
+        const char *flag, *val;
+        int64_t *out;
+    } counts[] = {{"--tokens", a->tokens, &lim->budget_tokens},
+                  {"--requests", a->requests, &lim->budget_requests},
+                  {"--rpm", a->rpm, &lim->rpm},
+                  {"--tpm", a->tpm, &lim->tpm}};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+        if (counts[i].val && tg_cli_count_arg(who, counts[i].flag, counts[i].val, true,
+                                              counts[i].out))
+            return 1;
+    return 0;
+}
+
+void tg_cli_rate_text(const tg_limits *lim, char *buf, size_t n)
+{
+    const struct {
+        const char *name;
+        int64_t v;
+    } parts[] = {{"requests", lim->budget_requests}, {"rpm", lim->rpm}, {"tpm", lim->tpm}};
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof parts / sizeof *parts && len < n; i++)
+        if (parts[i].v != TG_STORE_UNLIMITED)
+            len += (size_t)snprintf(buf + len, n - len, ", %s %" PRId64, parts[i].name,
+                                    parts[i].v);
+}
+
 int tg_cli_format_arg(const char *who, const char *val, bool *json)
 {
     if (!val || !strcmp(val, "table")) {

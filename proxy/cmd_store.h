@@ -39,7 +39,7 @@ int tg_cli_dispatch(int argc, char **argv, const char *who, const tg_cli_action 
                     size_t nactions, const char *usage, const char *details);
 
 #define TG_CLI_CONFIG_MAX (4u << 20) /* largest configuration file read */
-#define TG_CLI_TABLE_COLS 8          /* columns of a table */
+#define TG_CLI_TABLE_COLS 12         /* columns of a table */
 #define TG_CLI_CELL_SIZE 160         /* bytes of one table cell, NUL included */
 
 /* A value option of an action: "--name V" or "--name=V" stores V in *value (the last one
@@ -74,6 +74,21 @@ __attribute__((warn_unused_result)) int tg_cli_money_arg(const char *who, const 
 __attribute__((warn_unused_result)) int tg_cli_count_arg(const char *who, const char *flag,
                                                         const char *val, bool allow_none,
                                                         int64_t *n);
+
+/* The limit options teams and keys share, as given (NULL: absent). */
+typedef struct {
+    const char *budget, *tokens, *requests, *rpm, *tpm; /* --budget-usd ... --tpm */
+} tg_cli_limit_args;
+
+/* Parses the limit options that are present into *lim (others are left alone); each takes
+ * "none" for no limit.  Returns 0, or 1 after printing "WHO: FLAG: reason" on stderr. */
+__attribute__((warn_unused_result)) int tg_cli_limits_arg(const char *who,
+                                                         const tg_cli_limit_args *a,
+                                                         tg_limits *lim);
+
+/* Appends ", requests N, rpm N, tpm N" to `buf` (size n) for those of the three limits
+ * that are set, so that the usual one-line descriptions stay short. */
+void tg_cli_rate_text(const tg_limits *lim, char *buf, size_t n);
 
 /* Output formats of the list actions: "table" (default) or "json".  Returns 0 with *json
  * set, or 1 after printing "WHO: --format: ..." on stderr. */

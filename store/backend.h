@@ -28,7 +28,7 @@ typedef struct tg_store_backend {
     int (*team_list)(tg_store *st, tg_team **out, size_t *n);
     /* TG_STORE_NOT_FOUND when there is no team `name`. */
     int (*team_update)(tg_store *st, const char *name, const tg_team_update *u);
-    /* Inserts the key (team_id, id, name, prefix, budget, created_at from `key`) with its
+    /* Inserts the key (team_id, id, name, prefix, lim, created_at from `key`) with its
      * hash; TG_STORE_EXISTS when the id or the hash is taken. */
     int (*key_insert)(tg_store *st, const tg_key *key, const uint8_t *hash);
     int (*key_get)(tg_store *st, const char *id, tg_key *out);
@@ -41,6 +41,12 @@ typedef struct tg_store_backend {
     /* Inserts recs[0..n) in one transaction. */
     int (*records_insert)(tg_store *st, const tg_record *recs, size_t n);
     int (*records_count)(tg_store *st, int64_t *n);
+    int (*record_get)(tg_store *st, const char *id, int attempt, tg_record *out);
+    /* RESERVED -> UNSETTLED + reconcile, one transaction; *n how many. */
+    int (*ledger_recover)(tg_store *st, int64_t *n);
+    /* See tg_store_spend_by_day; *out is a new array. */
+    int (*spend_by_day)(tg_store *st, int64_t since_us, int32_t offset_s, tg_spend_row **out,
+                        size_t *n);
 } tg_store_backend;
 
 struct tg_store {

@@ -72,6 +72,12 @@ static bool limit_valid(int64_t v)
     return v >= 0 || v == TG_STORE_UNLIMITED;
 }
 
+static bool limits_valid(const tg_limits *l)
+{
+    return limit_valid(l->budget_nusd) && limit_valid(l->budget_tokens) &&
+           limit_valid(l->budget_requests) && limit_valid(l->rpm) && limit_valid(l->tpm);
+}
+
 /* Labels: at most TG_KEY_LABEL_MAX bytes of printable ASCII (they end up in tables, JSON
  * and logs, so no control characters and no encoding questions). */
 static bool label_valid(const char *s)
@@ -251,8 +257,8 @@ int tg_store_team_add(tg_store *st, tg_team *team)
     int rc = check_team_name(st, team->name);
     if (rc != TG_STORE_OK)
         return rc;
-    if (!limit_valid(team->budget_nusd) || !limit_valid(team->budget_tokens))
-        return tg_store_fail(st, TG_STORE_INVALID, "a budget must not be negative");
+    if (!limits_valid(&team->lim))
+        return tg_store_fail(st, TG_STORE_INVALID, "a limit must not be negative");
     if ((unsigned)team->period > TG_PERIOD_MONTH)
         return tg_store_fail(st, TG_STORE_INVALID, "unknown budget period");
     now_utc(team->created_at);
@@ -290,9 +296,11 @@ int tg_store_team_list(tg_store *st, tg_team **out, size_t *n)
 int tg_store_team_set(tg_store *st, const char *name, const tg_team_update *u, tg_team *out)
 {
     tg_team scratch;
-    if ((u->set_budget && !limit_valid(u->budget_nusd)) ||
-        (u->set_tokens && !limit_valid(u->budget_tokens)))
-        return tg_store_fail(st, TG_STORE_INVALID, "a budget must not be negative");
+    if ((u->set_budget && !limit_valid(u->lim.budget_nusd)) ||
+        (u->set_tokens && !limit_valid(u->lim.budget_tokens)) ||
+        (u->set_requests && !limit_valid(u->lim.budget_requests)) ||
+        (u->set_rpm && !limit_valid(u->lim.rpm)) || (u->set_tpm && !limit_valid(u->lim.tpm)))
+        return tg_store_fail(st, TG_STORE_INVALID, "a limit must not be negative");
     if (u->set_period && (unsigned)u->period > TG_PERIOD_MONTH)
         return tg_store_fail(st, TG_STORE_INVALID, "unknown budget period");
     if (!tg_store_team_name_valid(name))
@@ -321,7 +329,7 @@ static int key_insert_new(tg_store *st, tg_key *k, char *secret)
     return rc;
 }
 
-int tg_store_key_create(tg_store *st, const char *team, const char *label, int64_t budget_nusd,
+int tg_store_key_create(tg_store *st, const char *team, const char *label, const tg_limits *lim,
                         char *secret, size_t secret_size, tg_key *out)
 {
     tg_team t;
@@ -334,15 +342,20 @@ int tg_store_key_create(tg_store *st, const char *team, const char *label, int64
         return tg_store_fail(st, TG_STORE_INVALID,
                              "invalid key name: at most %d printable ASCII characters",
                              TG_KEY_LABEL_MAX);
-    if (!limit_valid(budget_nusd))
-        return tg_store_fail(st, TG_STORE_INVALID, "a budget must not be negative");
+    tg_limits none = TG_LIMITS_NONE;
+    if (!lim)
+        lim = &none;
+    if (!limits_valid(lim))
+        return tg_store_fail(st, TG_STORE_INVALID, "a limit must not be negative");
     int rc = tg_store_team_get(st, team, &t);
     if (rc != TG_STORE_OK)
         return rc;
     k.team_id = t.id;
     tg_store_copy(k.team, sizeof k.team, t.name);
     tg_store_copy(k.name, sizeof k.name, label);
-    k.budget_nusd = budget_nusd;
+    k.lim = *lim;
+    k.team_lim = t.lim;
+    k.period = t.period;
     now_utc(k.created_at);
     rc = TG_STORE_EXISTS;
     for (int i = 0; i < KEY_CREATE_ATTEMPTS && rc == TG_STORE_EXISTS; i++)
@@ -446,4 +459,31 @@ int tg_store_records_insert(tg_store *st, const tg_record *recs, size_t n)
 int tg_store_records_count(tg_store *st, int64_t *n)
 {
     return st->be->records_count(st, n);
+}
+
+int tg_store_record_get(tg_store *st, const char *id, int attempt, tg_record *out)
+{
+    int rc = st->be->record_get(st, id, attempt, out);
+    if (rc == TG_STORE_NOT_FOUND)
+        tg_store_fail(st, rc, "no record for that request id and attempt");
+    return rc;
+}
+
+int tg_store_ledger_recover(tg_store *st, int64_t *n)
+{
+    int64_t scratch;
+    return st->be->ledger_recover(st, n ? n : &scratch);
+}
+
+/* Calendar offsets beyond +-18 h exist nowhere (ISO 8601 stops at +-18:00). */
+#define OFFSET_MAX_S (18 * 3600)
+
+int tg_store_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s, tg_spend_row **out,
+                          size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (offset_s < -OFFSET_MAX_S || offset_s > OFFSET_MAX_S)
+        return tg_store_fail(st, TG_STORE_INVALID, "calendar offset beyond +-18 hours");
+    return st->be->spend_by_day(st, since_us, offset_s, out, n);
 }

@@ -1,6 +1,6 @@
-/* The persistent store: teams, their budgets, and virtual keys (later also the ledger of
- * reservations and settlements and the cost records).  This header is the store's whole
- * public interface.
+/* The persistent store: teams, their budgets, virtual keys, and the ledger of requests
+ * (reservations, settlements and cost records in one table).  This header is the store's
+ * whole public interface.
  *
  * One small interface, interchangeable backends (STYLE.md, Redis's ae.c): a store is
  * opened from a URL, and the URL's scheme picks the backend.  "sqlite:PATH" is the embedded
@@ -64,45 +64,79 @@ typedef enum {
                            beyond the timeout, out of memory */
 } tg_store_status;
 
-/* Budget periods: calendar periods in UTC. */
+/* Budget periods: calendar periods in UTC (or the configured offset, quotas/period.h). */
 typedef enum { TG_PERIOD_DAY, TG_PERIOD_WEEK, TG_PERIOD_MONTH } tg_period;
 #define TG_PERIOD_DEFAULT TG_PERIOD_MONTH
+
+/* The limits of a team or a key.  Each is >= 0 or TG_STORE_UNLIMITED.  The budgets hold per
+ * calendar period (the team's, also for its keys); rpm and tpm per rolling minute (those
+ * are enforced in memory only, see quotas/quota.h).  A zero-initialised tg_limits means
+ * "all zero": start from TG_LIMITS_NONE instead. */
+typedef struct {
+    int64_t budget_nusd;     /* spend per period, nano-dollars */
+    int64_t budget_tokens;   /* tokens (input + output) per period */
+    int64_t budget_requests; /* requests per period */
+    int64_t rpm;             /* requests per rolling minute */
+    int64_t tpm;             /* tokens per rolling minute */
+} tg_limits;
+
+#define TG_LIMITS_NONE                                                                        \
+    ((tg_limits){TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, TG_STORE_UNLIMITED,                 \
+                 TG_STORE_UNLIMITED, TG_STORE_UNLIMITED})
 
 typedef struct {
     int64_t id;                          /* assigned by the store */
     char name[TG_TEAM_NAME_MAX + 1];
-    int64_t budget_nusd;                 /* per period, or TG_STORE_UNLIMITED */
-    int64_t budget_tokens;               /* per period, or TG_STORE_UNLIMITED */
+    tg_limits lim;
     tg_period period;
     char created_at[TG_STORE_TIME_LEN + 1];
 } tg_team;
 
-/* A change to a team: only the fields whose set_* flag is true are written.  A budget of
+/* A change to a team: only the fields whose set_* flag is true are written.  A limit of
  * TG_STORE_UNLIMITED clears it. */
 typedef struct {
-    bool set_budget;
-    int64_t budget_nusd;
-    bool set_tokens;
-    int64_t budget_tokens;
-    bool set_period;
+    bool set_budget, set_tokens, set_requests, set_rpm, set_tpm, set_period;
+    tg_limits lim;      /* the new values of the limits whose flag is set */
     tg_period period;
 } tg_team_update;
 
-/* What the store knows about a key.  Never the secret or its hash. */
+/* What the store knows about a key.  Never the secret or its hash.  Lookups also give the
+ * team's limits and period, so that one read tells the quota module everything. */
 typedef struct {
     char id[TG_KEY_ID_LEN + 1];
     int64_t team_id;
     char team[TG_TEAM_NAME_MAX + 1];     /* the team's name */
     char name[TG_KEY_LABEL_MAX + 1];     /* label, "" when none */
     char prefix[TG_KEY_PREFIX_LEN + 1];  /* first characters of the secret */
-    int64_t budget_nusd;                 /* per team period, or TG_STORE_UNLIMITED */
+    tg_limits lim;                       /* the key's own limits (per team period) */
+    tg_limits team_lim;                  /* its team's limits */
+    tg_period period;                    /* its team's period */
     char created_at[TG_STORE_TIME_LEN + 1];
     char revoked_at[TG_STORE_TIME_LEN + 1]; /* "" while the key is active */
 } tg_key;
 
+/* The state of a request's row in the ledger (the requests table).
+ *   RECORDED   written without a reservation (no quota in the path): counts at cost_nusd
+ *   RESERVED   admitted, worst case held, maybe upstream now: counts at reserved_nusd
+ *   SETTLED    ended with actual usage: counts at cost_nusd (overshoot flagged if above)
+ *   RELEASED   failed before anything was billed: counts nothing
+ *   UNSETTLED  found RESERVED at start (the process died): charged at reserved_nusd and
+ *              flagged `reconcile` for finance to compare with the vendor's bill */
+typedef enum {
+    TG_RECORD_RECORDED = 0,
+    TG_RECORD_RESERVED,
+    TG_RECORD_SETTLED,
+    TG_RECORD_RELEASED,
+    TG_RECORD_UNSETTLED,
+} tg_record_state;
+
+#define TG_RECORD_RULE_MAX 64     /* rule id and policy version buffers, NUL included */
+#define TG_RECORD_VERSION_MAX 32  /* price version buffer, NUL included */
+
 /* One request attempt that reached (or tried to reach) an upstream: the source of truth
  * for spend.  No prompt or answer text is ever stored.  Tokens follow OpenTelemetry GenAI
- * usage: input includes cached_input; output includes reasoning. */
+ * usage: input includes cached_input; output includes reasoning.  Costs are nano-dollars;
+ * the per-type costs split cost_nusd by token type (input = uncached input). */
 typedef struct {
     char id[40];                  /* x-tollgate-request-id */
     int attempt;                  /* 1 for the first upstream attempt */
@@ -122,7 +156,27 @@ typedef struct {
     int64_t latency_us;           /* request start to last byte */
     int64_t ttfb_us;              /* upstream time to first byte, -1 when none */
     bool streamed, client_aborted;
+    /* ledger fields (migration 3); all zero / "" for a plain record */
+    tg_record_state state;
+    bool reconcile;               /* charged at its reservation by recovery: check it */
+    bool overshoot;               /* actual cost or tokens above the reservation */
+    char rule[TG_RECORD_RULE_MAX];            /* routing rule id */
+    char policy_version[TG_RECORD_RULE_MAX];
+    char price_version[TG_RECORD_VERSION_MAX];
+    int64_t reserved_nusd, reserved_tokens;   /* the worst case held at admission */
+    int64_t cost_nusd;                        /* actual (settled) cost */
+    int64_t cost_input_nusd, cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd;
 } tg_record;
+
+/* What one (team, key, day) has spent, as recovery rebuilds it from the ledger. */
+typedef struct {
+    char team[TG_TEAM_NAME_MAX + 1];
+    char key_id[TG_KEY_ID_LEN + 1];
+    int64_t day;           /* days since 1970-01-01 on the calendar of `offset_s` */
+    int64_t charged_nusd;  /* settled/recorded at cost, reserved/unsettled at reservation */
+    int64_t charged_tokens;
+    int64_t requests;      /* rows not released */
+} tg_spend_row;
 
 /* Opens (creating if needed) the store named by `url` and migrates its schema to the
  * current version.  `url` is not kept.  On success returns TG_STORE_OK and sets *out, a
@@ -151,8 +205,8 @@ bool tg_store_team_name_valid(const char *name);
 __attribute__((warn_unused_result)) int tg_store_period_parse(const char *s, tg_period *p);
 const char *tg_store_period_name(tg_period p);
 
-/* Adds a team.  From `team` it reads name, budget_nusd, budget_tokens and period (limits
- * >= 0 or TG_STORE_UNLIMITED); on success it fills in id and created_at.
+/* Adds a team.  From `team` it reads name, lim and period (limits >= 0 or
+ * TG_STORE_UNLIMITED); on success it fills in id and created_at.
  * Returns TG_STORE_OK, TG_STORE_INVALID (name or limits), TG_STORE_EXISTS (the name is
  * taken: "team 'NAME' already exists"), or TG_STORE_ERROR. */
 __attribute__((warn_unused_result)) int tg_store_team_add(tg_store *st, tg_team *team);
@@ -174,16 +228,16 @@ __attribute__((warn_unused_result)) int tg_store_team_set(tg_store *st, const ch
                                                          const tg_team_update *u,
                                                          tg_team *out);
 
-/* Creates a key for team `team` with label `label` (NULL or "" for none) and budget
- * `budget_nusd` (TG_STORE_UNLIMITED for none).  The new secret is written into `secret`,
+/* Creates a key for team `team` with label `label` (NULL or "" for none) and limits `lim`
+ * (NULL: none; not kept).  The new secret is written into `secret`,
  * which must have room for TG_KEY_SECRET_SIZE bytes (`secret_size`); it exists nowhere
  * else, so the caller shows it once and then wipes it (OPENSSL_cleanse).  On success *out
  * (may be NULL) gets the key's details.  Returns TG_STORE_OK, TG_STORE_INVALID (label,
- * budget, buffer too small), TG_STORE_NOT_FOUND (no such team), or TG_STORE_ERROR (also
+ * a limit, buffer too small), TG_STORE_NOT_FOUND (no such team), or TG_STORE_ERROR (also
  * when the CSPRNG fails).  On failure `secret` holds "". */
 __attribute__((warn_unused_result)) int tg_store_key_create(tg_store *st, const char *team,
                                                            const char *label,
-                                                           int64_t budget_nusd, char *secret,
+                                                           const tg_limits *lim, char *secret,
                                                            size_t secret_size, tg_key *out);
 
 /* Finds the key `id` (revoked or not) and copies it into *out.
@@ -212,13 +266,34 @@ __attribute__((warn_unused_result)) int tg_store_key_revoke(tg_store *st, const 
 __attribute__((warn_unused_result)) int tg_store_key_lookup(tg_store *st, const char *secret,
                                                            size_t len, tg_key *out);
 
-/* Inserts n records in one transaction (all or none).  Returns TG_STORE_OK, or
- * TG_STORE_ERROR (the caller keeps the records and retries). */
+/* Writes n records in one transaction (all or none), in order: a record replaces the row
+ * with the same (id, attempt), so a reservation (state RESERVED) is later overwritten by
+ * its settlement.  Returns TG_STORE_OK, or TG_STORE_ERROR (the caller keeps the records
+ * and retries). */
 __attribute__((warn_unused_result)) int tg_store_records_insert(tg_store *st,
                                                                const tg_record *recs,
                                                                size_t n);
 
 /* Number of records in the store (tests and reports). */
 __attribute__((warn_unused_result)) int tg_store_records_count(tg_store *st, int64_t *n);
+
+/* The record (id, attempt) into *out.  Returns TG_STORE_OK, TG_STORE_NOT_FOUND or
+ * TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_record_get(tg_store *st, const char *id,
+                                                           int attempt, tg_record *out);
+
+/* Crash recovery, step 1: every row still RESERVED becomes UNSETTLED with `reconcile` set
+ * (charged at its reservation), in one transaction.  *n (may be NULL) gets how many.
+ * Run it only when no other process serves from this store (one `serve` per SQLite file).
+ * Returns TG_STORE_OK or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_ledger_recover(tg_store *st, int64_t *n);
+
+/* Crash recovery, step 2: spend per (team, key, day) of the rows that started at or after
+ * `since_us` (UTC µs), days counted on a calendar `offset_s` seconds east of UTC (at most
+ * 18 hours either way).  Returns TG_STORE_OK with a new array (*out, *n; free() it, NULL
+ * when empty), TG_STORE_INVALID (the offset) or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_spend_by_day(tg_store *st, int64_t since_us,
+                                                             int32_t offset_s,
+                                                             tg_spend_row **out, size_t *n);
 
 #endif

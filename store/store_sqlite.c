@@ -13,8 +13,14 @@
  * does it take the write lock (BEGIN IMMEDIATE), read the version again (another process
  * may have just migrated) and apply every pending script in that one transaction, so a
  * crash leaves the old schema or the new one, never half.  A database newer than this
- * build is refused rather than guessed at.  The ledger and cost records will be migration
- * 2 and later.
+ * build is refused rather than guessed at.
+ *
+ * The ledger is the requests table (migrations 2 and 3): a reservation inserts the
+ * request's row in state 'reserved' before the request goes upstream; its settlement
+ * replaces the row with the full record (state 'settled' or 'released'), so the record and
+ * the settlement are one write in one transaction.  Recovery turns rows left 'reserved' by
+ * a dead process into 'unsettled' (charged at the reservation, reconcile = 1), and rebuilds
+ * spend with one GROUP BY per (team, key, day) over the index on ts_us.
  *
  * Statements are prepared once per handle, on first use (SQLITE_PREPARE_PERSISTENT), and
  * reset after each use.  Every value is bound, never spliced into SQL. */
@@ -83,7 +89,34 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (id, attempt)"
     ") WITHOUT ROWID;"
     "CREATE INDEX requests_team_ts ON requests (team, ts_us);",
-    /* 3: (next) the ledger.  Append; never edit a released script. */
+    /* 3: request and rate limits for teams and keys; the ledger columns of requests */
+    "ALTER TABLE teams ADD COLUMN budget_requests INTEGER"
+    "  CHECK (budget_requests IS NULL OR budget_requests >= 0);"
+    "ALTER TABLE teams ADD COLUMN rpm INTEGER CHECK (rpm IS NULL OR rpm >= 0);"
+    "ALTER TABLE teams ADD COLUMN tpm INTEGER CHECK (tpm IS NULL OR tpm >= 0);"
+    "ALTER TABLE keys ADD COLUMN budget_tokens INTEGER"
+    "  CHECK (budget_tokens IS NULL OR budget_tokens >= 0);"
+    "ALTER TABLE keys ADD COLUMN budget_requests INTEGER"
+    "  CHECK (budget_requests IS NULL OR budget_requests >= 0);"
+    "ALTER TABLE keys ADD COLUMN rpm INTEGER CHECK (rpm IS NULL OR rpm >= 0);"
+    "ALTER TABLE keys ADD COLUMN tpm INTEGER CHECK (tpm IS NULL OR tpm >= 0);"
+    "ALTER TABLE requests ADD COLUMN state TEXT NOT NULL DEFAULT 'recorded'"
+    "  CHECK (state IN ('recorded', 'reserved', 'settled', 'released', 'unsettled'));"
+    "ALTER TABLE requests ADD COLUMN reconcile INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN overshoot INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN rule TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE requests ADD COLUMN policy_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE requests ADD COLUMN price_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE requests ADD COLUMN reserved_nusd INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN reserved_tokens INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN cost_nusd INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN cost_input_nusd INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN cost_cached_nusd INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN cost_cache_write_nusd INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN cost_output_nusd INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX requests_ts ON requests (ts_us);"
+    "CREATE INDEX requests_reserved ON requests (state) WHERE state = 'reserved';",
+    /* 4: (next).  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -100,36 +133,69 @@ enum {
     S_KEY_REVOKED,
     S_RECORD_INSERT,
     S_RECORD_COUNT,
+    S_RECORD_GET,
+    S_SPEND_BY_DAY,
     STMT_COUNT
 };
 
-#define TEAM_COLS "id, name, budget_nusd, budget_tokens, period, created_at"
+#define TEAM_COLS                                                                            \
+    "id, name, budget_nusd, budget_tokens, period, created_at, budget_requests, rpm, tpm"
 #define KEY_COLS                                                                             \
-    "k.id, k.team_id, t.name, k.name, k.prefix, k.budget_nusd, k.created_at, k.revoked_at"
+    "k.id, k.team_id, t.name, k.name, k.prefix, k.created_at, k.revoked_at, "                 \
+    "k.budget_nusd, k.budget_tokens, k.budget_requests, k.rpm, k.tpm, "                      \
+    "t.budget_nusd, t.budget_tokens, t.budget_requests, t.rpm, t.tpm, t.period"
+#define KEY_NCOLS 18 /* the stored hash follows KEY_COLS in S_KEY_BY_HASH */
 #define KEY_FROM " FROM keys k JOIN teams t ON t.id = k.team_id"
+#define REC_COLS                                                                             \
+    "id, attempt, ts_us, team, key_id, provider, requested_model, model, endpoint, "         \
+    "est_input_tokens, input_tokens, cached_input_tokens, cache_write_tokens, "               \
+    "output_tokens, reasoning_tokens, usage_estimated, status, upstream_status, latency_us, " \
+    "ttfb_us, streamed, client_aborted, state, reconcile, overshoot, rule, policy_version, "  \
+    "price_version, reserved_nusd, reserved_tokens, cost_nusd, cost_input_nusd, "            \
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
+#define REC_NCOLS 35
+/* What a row counts against budgets, by state (see tg_record_state in store.h). */
+#define CHARGED_NUSD                                                                         \
+    "CASE state WHEN 'released' THEN 0 WHEN 'reserved' THEN reserved_nusd"                  \
+    " WHEN 'unsettled' THEN reserved_nusd ELSE cost_nusd END"
+#define CHARGED_TOKENS                                                                       \
+    "CASE state WHEN 'released' THEN 0 WHEN 'reserved' THEN reserved_tokens"                \
+    " WHEN 'unsettled' THEN reserved_tokens ELSE input_tokens + output_tokens END"
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [S_TEAM_INSERT] = "INSERT INTO teams (name, budget_nusd, budget_tokens, period, "
-                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                      "created_at, budget_requests, rpm, tpm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                      "?7, ?8)",
     [S_TEAM_GET] = "SELECT " TEAM_COLS " FROM teams WHERE name = ?1",
     [S_TEAM_LIST] = "SELECT " TEAM_COLS " FROM teams ORDER BY name",
     [S_TEAM_UPDATE] = "UPDATE teams SET"
                       " budget_nusd = CASE WHEN ?1 THEN ?2 ELSE budget_nusd END,"
                       " budget_tokens = CASE WHEN ?3 THEN ?4 ELSE budget_tokens END,"
-                      " period = CASE WHEN ?5 THEN ?6 ELSE period END"
+                      " period = CASE WHEN ?5 THEN ?6 ELSE period END,"
+                      " budget_requests = CASE WHEN ?8 THEN ?9 ELSE budget_requests END,"
+                      " rpm = CASE WHEN ?10 THEN ?11 ELSE rpm END,"
+                      " tpm = CASE WHEN ?12 THEN ?13 ELSE tpm END"
                       " WHERE name = ?7",
     [S_KEY_INSERT] = "INSERT INTO keys (id, team_id, name, hash, prefix, budget_nusd, "
-                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     "created_at, budget_tokens, budget_requests, rpm, tpm) VALUES (?1, ?2, "
+                     "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_KEY_GET] = "SELECT " KEY_COLS KEY_FROM " WHERE k.id = ?1",
     [S_KEY_BY_HASH] = "SELECT " KEY_COLS ", k.hash" KEY_FROM " WHERE k.hash = ?1",
     [S_KEY_LIST] = "SELECT " KEY_COLS KEY_FROM " WHERE ?1 < 0 OR k.team_id = ?1"
                    " ORDER BY t.name, k.created_at, k.rowid",
     [S_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
     [S_KEY_REVOKED] = "SELECT revoked_at IS NOT NULL FROM keys WHERE id = ?1",
-    [S_RECORD_INSERT] = "INSERT OR REPLACE INTO requests VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                        "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
-                        "?22)",
+    [S_RECORD_INSERT] = "INSERT OR REPLACE INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, "
+                        "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                        "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
+                        "?33, ?34, ?35)",
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
+    [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
+    /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
+    [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
+                       " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
+                       " sum(state <> 'released')"
+                       " FROM requests WHERE ts_us >= ?1 GROUP BY team, key_id, day",
 };
 
 typedef struct {
@@ -396,9 +462,12 @@ static int read_team(sqlite3_stmt *s, tg_team *t)
         return TG_STORE_ERROR;
     t->id = sqlite3_column_int64(s, 0);
     column_copy(s, 1, t->name, sizeof t->name);
-    t->budget_nusd = column_limit(s, 2);
-    t->budget_tokens = column_limit(s, 3);
+    t->lim.budget_nusd = column_limit(s, 2);
+    t->lim.budget_tokens = column_limit(s, 3);
     column_copy(s, 5, t->created_at, sizeof t->created_at);
+    t->lim.budget_requests = column_limit(s, 6);
+    t->lim.rpm = column_limit(s, 7);
+    t->lim.tpm = column_limit(s, 8);
     return TG_STORE_OK;
 }
 
@@ -408,10 +477,13 @@ static int sqlite_team_insert(tg_store *st, tg_team *team)
     if (!s)
         return TG_STORE_ERROR;
     sqlite3_bind_text(s, 1, team->name, -1, SQLITE_TRANSIENT);
-    bind_limit(s, 2, team->budget_nusd);
-    bind_limit(s, 3, team->budget_tokens);
+    bind_limit(s, 2, team->lim.budget_nusd);
+    bind_limit(s, 3, team->lim.budget_tokens);
     sqlite3_bind_text(s, 4, tg_store_period_name(team->period), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, team->created_at, -1, SQLITE_TRANSIENT);
+    bind_limit(s, 6, team->lim.budget_requests);
+    bind_limit(s, 7, team->lim.rpm);
+    bind_limit(s, 8, team->lim.tpm);
     if (sqlite3_step(s) == SQLITE_DONE) {
         team->id = sqlite3_last_insert_rowid(db_of(st));
         return stmt_done(st, s, TG_STORE_OK);
@@ -454,6 +526,19 @@ static int grow(tg_store *st, void **arr, size_t *cap, size_t n, size_t size)
     return TG_STORE_OK;
 }
 
+/* Ends a list query that stopped at `step` with status `rc`: resets `s` (may be NULL) and
+ * frees `arr` unless the list is complete.  Returns the final status. */
+static int list_end(tg_store *st, sqlite3_stmt *s, int rc, int step, void *arr)
+{
+    if (rc == TG_STORE_OK && step != SQLITE_DONE)
+        rc = stmt_done(st, s, TG_STORE_ERROR);
+    else if (s)
+        stmt_done(st, s, TG_STORE_OK);
+    if (rc != TG_STORE_OK)
+        free(arr);
+    return rc;
+}
+
 static int sqlite_team_list(tg_store *st, tg_team **out, size_t *n)
 {
     sqlite3_stmt *s = stmt_get(st, S_TEAM_LIST);
@@ -465,17 +550,10 @@ static int sqlite_team_list(tg_store *st, tg_team **out, size_t *n)
         if (rc == TG_STORE_OK && read_team(s, &arr[len++]) != TG_STORE_OK)
             rc = tg_store_fail(st, TG_STORE_ERROR, "sqlite: a team has a bad period");
     }
-    if (rc == TG_STORE_OK && step != SQLITE_DONE)
-        rc = stmt_done(st, s, TG_STORE_ERROR);
-    else if (s)
-        stmt_done(st, s, TG_STORE_OK);
-    if (rc != TG_STORE_OK) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = len;
-    return TG_STORE_OK;
+    rc = list_end(st, s, rc, step, arr);
+    if (rc == TG_STORE_OK)
+        *out = arr, *n = len;
+    return rc;
 }
 
 static int sqlite_team_update(tg_store *st, const char *name, const tg_team_update *u)
@@ -484,12 +562,18 @@ static int sqlite_team_update(tg_store *st, const char *name, const tg_team_upda
     if (!s)
         return TG_STORE_ERROR;
     sqlite3_bind_int(s, 1, u->set_budget);
-    bind_limit(s, 2, u->budget_nusd);
+    bind_limit(s, 2, u->lim.budget_nusd);
     sqlite3_bind_int(s, 3, u->set_tokens);
-    bind_limit(s, 4, u->budget_tokens);
+    bind_limit(s, 4, u->lim.budget_tokens);
     sqlite3_bind_int(s, 5, u->set_period);
     sqlite3_bind_text(s, 6, tg_store_period_name(u->period), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 7, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 8, u->set_requests);
+    bind_limit(s, 9, u->lim.budget_requests);
+    sqlite3_bind_int(s, 10, u->set_rpm);
+    bind_limit(s, 11, u->lim.rpm);
+    sqlite3_bind_int(s, 12, u->set_tpm);
+    bind_limit(s, 13, u->lim.tpm);
     if (sqlite3_step(s) != SQLITE_DONE)
         return stmt_done(st, s, TG_STORE_ERROR);
     int changed = sqlite3_changes(db_of(st));
@@ -498,6 +582,17 @@ static int sqlite_team_update(tg_store *st, const char *name, const tg_team_upda
 
 /* ---------------------------------------------------------------- keys */
 
+static void read_limits(sqlite3_stmt *s, int first, tg_limits *l)
+{
+    l->budget_nusd = column_limit(s, first);
+    l->budget_tokens = column_limit(s, first + 1);
+    l->budget_requests = column_limit(s, first + 2);
+    l->rpm = column_limit(s, first + 3);
+    l->tpm = column_limit(s, first + 4);
+}
+
+/* Reads a KEY_COLS row (the team's period was checked when the team was written: a bad
+ * one reads as the default). */
 static void read_key(sqlite3_stmt *s, tg_key *k)
 {
     column_copy(s, 0, k->id, sizeof k->id);
@@ -505,9 +600,12 @@ static void read_key(sqlite3_stmt *s, tg_key *k)
     column_copy(s, 2, k->team, sizeof k->team);
     column_copy(s, 3, k->name, sizeof k->name);
     column_copy(s, 4, k->prefix, sizeof k->prefix);
-    k->budget_nusd = column_limit(s, 5);
-    column_copy(s, 6, k->created_at, sizeof k->created_at);
-    column_copy(s, 7, k->revoked_at, sizeof k->revoked_at);
+    column_copy(s, 5, k->created_at, sizeof k->created_at);
+    column_copy(s, 6, k->revoked_at, sizeof k->revoked_at);
+    read_limits(s, 7, &k->lim);
+    read_limits(s, 12, &k->team_lim);
+    if (tg_store_period_parse((const char *)sqlite3_column_text(s, 17), &k->period) != 0)
+        k->period = TG_PERIOD_DEFAULT;
 }
 
 static int sqlite_key_insert(tg_store *st, const tg_key *k, const uint8_t *hash)
@@ -520,8 +618,12 @@ static int sqlite_key_insert(tg_store *st, const tg_key *k, const uint8_t *hash)
     sqlite3_bind_text(s, 3, k->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_blob(s, 4, hash, TG_KEY_HASH_LEN, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 5, k->prefix, -1, SQLITE_TRANSIENT);
-    bind_limit(s, 6, k->budget_nusd);
+    bind_limit(s, 6, k->lim.budget_nusd);
     sqlite3_bind_text(s, 7, k->created_at, -1, SQLITE_TRANSIENT);
+    bind_limit(s, 8, k->lim.budget_tokens);
+    bind_limit(s, 9, k->lim.budget_requests);
+    bind_limit(s, 10, k->lim.rpm);
+    bind_limit(s, 11, k->lim.tpm);
     if (sqlite3_step(s) == SQLITE_DONE)
         return stmt_done(st, s, TG_STORE_OK);
     return stmt_done(st, s, is_duplicate(st) ? TG_STORE_EXISTS : TG_STORE_ERROR);
@@ -537,8 +639,8 @@ static int key_row(tg_store *st, sqlite3_stmt *s, tg_key *out, uint8_t *hash)
         return stmt_done(st, s, TG_STORE_ERROR);
     read_key(s, out);
     if (hash) {
-        const void *h = sqlite3_column_blob(s, 8);
-        if (!h || sqlite3_column_bytes(s, 8) != TG_KEY_HASH_LEN)
+        const void *h = sqlite3_column_blob(s, KEY_NCOLS);
+        if (!h || sqlite3_column_bytes(s, KEY_NCOLS) != TG_KEY_HASH_LEN)
             return stmt_done(st, s, TG_STORE_NOT_FOUND);
         memcpy(hash, h, TG_KEY_HASH_LEN);
     }
@@ -576,17 +678,10 @@ static int sqlite_key_list(tg_store *st, int64_t team_id, tg_key **out, size_t *
         if (rc == TG_STORE_OK)
             read_key(s, &arr[len++]);
     }
-    if (rc == TG_STORE_OK && step != SQLITE_DONE)
-        rc = stmt_done(st, s, TG_STORE_ERROR);
-    else if (s)
-        stmt_done(st, s, TG_STORE_OK);
-    if (rc != TG_STORE_OK) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = len;
-    return TG_STORE_OK;
+    rc = list_end(st, s, rc, step, arr);
+    if (rc == TG_STORE_OK)
+        *out = arr, *n = len;
+    return rc;
 }
 
 static int sqlite_key_revoke(tg_store *st, const char *id, const char *when)
@@ -613,6 +708,10 @@ static int sqlite_key_revoke(tg_store *st, const char *id, const char *when)
     return stmt_done(st, s, TG_STORE_REVOKED);
 }
 
+static const char *const state_names[] = {"recorded", "reserved", "settled", "released",
+                                           "unsettled"};
+#define STATE_COUNT ((int)(sizeof state_names / sizeof *state_names))
+
 static int bind_record(sqlite3_stmt *s, const tg_record *r)
 {
     const char *text[] = {r->team, r->key_id, r->provider, r->requested_model, r->model,
@@ -620,6 +719,10 @@ static int bind_record(sqlite3_stmt *s, const tg_record *r)
     int64_t nums[] = {r->est_input_tokens, r->input_tokens, r->cached_input_tokens,
                       r->cache_write_tokens, r->output_tokens, r->reasoning_tokens,
                       r->usage_estimated, r->status, r->upstream_status, r->latency_us};
+    const char *ledger_text[] = {r->rule, r->policy_version, r->price_version};
+    int64_t costs[] = {r->reserved_nusd,   r->reserved_tokens,  r->cost_nusd,
+                       r->cost_input_nusd, r->cost_cached_nusd, r->cost_cache_write_nusd,
+                       r->cost_output_nusd};
     int i = 1;
     sqlite3_bind_text(s, i++, r->id, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, i++, r->attempt > 0 ? r->attempt : 1);
@@ -633,7 +736,60 @@ static int bind_record(sqlite3_stmt *s, const tg_record *r)
     else
         sqlite3_bind_null(s, i++);
     sqlite3_bind_int(s, i++, r->streamed);
-    return sqlite3_bind_int(s, i, r->client_aborted);
+    sqlite3_bind_int(s, i++, r->client_aborted);
+    int st = (unsigned)r->state < STATE_COUNT ? (int)r->state : 0;
+    sqlite3_bind_text(s, i++, state_names[st], -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, i++, r->reconcile);
+    sqlite3_bind_int(s, i++, r->overshoot);
+    for (size_t k = 0; k < sizeof ledger_text / sizeof *ledger_text; k++)
+        sqlite3_bind_text(s, i++, ledger_text[k], -1, SQLITE_STATIC);
+    for (size_t k = 0; k < sizeof costs / sizeof *costs; k++)
+        sqlite3_bind_int64(s, i++, costs[k]);
+    assert(i - 1 == REC_NCOLS);
+    return SQLITE_OK;
+}
+
+/* Reads a REC_COLS row into *r. */
+static void read_record(sqlite3_stmt *s, tg_record *r)
+{
+    memset(r, 0, sizeof *r);
+    int i = 0;
+    column_copy(s, i++, r->id, sizeof r->id);
+    r->attempt = sqlite3_column_int(s, i++);
+    r->ts_us = sqlite3_column_int64(s, i++);
+    column_copy(s, i++, r->team, sizeof r->team);
+    column_copy(s, i++, r->key_id, sizeof r->key_id);
+    column_copy(s, i++, r->provider, sizeof r->provider);
+    column_copy(s, i++, r->requested_model, sizeof r->requested_model);
+    column_copy(s, i++, r->model, sizeof r->model);
+    column_copy(s, i++, r->endpoint, sizeof r->endpoint);
+    int64_t *nums[] = {&r->est_input_tokens, &r->input_tokens, &r->cached_input_tokens,
+                       &r->cache_write_tokens, &r->output_tokens, &r->reasoning_tokens};
+    for (size_t k = 0; k < sizeof nums / sizeof *nums; k++)
+        *nums[k] = sqlite3_column_int64(s, i++);
+    r->usage_estimated = sqlite3_column_int(s, i++);
+    r->status = sqlite3_column_int(s, i++);
+    r->upstream_status = sqlite3_column_int(s, i++);
+    r->latency_us = sqlite3_column_int64(s, i++);
+    r->ttfb_us = sqlite3_column_type(s, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, i);
+    i++;
+    r->streamed = sqlite3_column_int(s, i++);
+    r->client_aborted = sqlite3_column_int(s, i++);
+    const char *state = (const char *)sqlite3_column_text(s, i++);
+    for (int k = 0; state && k < STATE_COUNT; k++)
+        if (strcmp(state, state_names[k]) == 0)
+            r->state = (tg_record_state)k;
+    r->reconcile = sqlite3_column_int(s, i++);
+    r->overshoot = sqlite3_column_int(s, i++);
+    column_copy(s, i++, r->rule, sizeof r->rule);
+    column_copy(s, i++, r->policy_version, sizeof r->policy_version);
+    column_copy(s, i++, r->price_version, sizeof r->price_version);
+    int64_t *costs[] = {&r->reserved_nusd,   &r->reserved_tokens,  &r->cost_nusd,
+                        &r->cost_input_nusd, &r->cost_cached_nusd, &r->cost_cache_write_nusd,
+                        &r->cost_output_nusd};
+    for (size_t k = 0; k < sizeof costs / sizeof *costs; k++)
+        *costs[k] = sqlite3_column_int64(s, i++);
+    assert(i == REC_NCOLS);
 }
 
 static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
@@ -672,6 +828,69 @@ static int sqlite_records_count(tg_store *st, int64_t *n)
     return stmt_done(st, s, TG_STORE_OK);
 }
 
+static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_record *out)
+{
+    sqlite3_stmt *s = stmt_get(st, S_RECORD_GET);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, attempt);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_NOT_FOUND);
+    if (step != SQLITE_ROW)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    read_record(s, out);
+    return stmt_done(st, s, TG_STORE_OK);
+}
+
+static int sqlite_ledger_recover(tg_store *st, int64_t *n)
+{
+    *n = 0;
+    if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
+        return TG_STORE_ERROR;
+    if (exec(st, "UPDATE requests SET state = 'unsettled', reconcile = 1"
+                 " WHERE state = 'reserved'") != TG_STORE_OK) {
+        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
+        return TG_STORE_ERROR;
+    }
+    *n = sqlite3_changes(db_of(st));
+    if (exec(st, "COMMIT") != TG_STORE_OK) {
+        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
+        return TG_STORE_ERROR;
+    }
+    return TG_STORE_OK;
+}
+
+static int sqlite_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s,
+                               tg_spend_row **out, size_t *n)
+{
+    sqlite3_stmt *s = stmt_get(st, S_SPEND_BY_DAY);
+    tg_spend_row *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = s ? TG_STORE_OK : TG_STORE_ERROR, step = SQLITE_DONE;
+    if (s) {
+        sqlite3_bind_int64(s, 1, since_us);
+        sqlite3_bind_int64(s, 2, (int64_t)offset_s * 1000000);
+    }
+    while (rc == TG_STORE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = grow(st, (void **)&arr, &cap, len, sizeof *arr);
+        if (rc != TG_STORE_OK)
+            break;
+        tg_spend_row *r = &arr[len++];
+        column_copy(s, 0, r->team, sizeof r->team);
+        column_copy(s, 1, r->key_id, sizeof r->key_id);
+        r->day = sqlite3_column_int64(s, 2);
+        r->charged_nusd = sqlite3_column_int64(s, 3);
+        r->charged_tokens = sqlite3_column_int64(s, 4);
+        r->requests = sqlite3_column_int64(s, 5);
+    }
+    rc = list_end(st, s, rc, step, arr);
+    if (rc == TG_STORE_OK)
+        *out = arr, *n = len;
+    return rc;
+}
+
 const tg_store_backend tg_store_sqlite_backend = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -687,4 +906,7 @@ const tg_store_backend tg_store_sqlite_backend = {
     .key_revoke = sqlite_key_revoke,
     .records_insert = sqlite_records_insert,
     .records_count = sqlite_records_count,
+    .record_get = sqlite_record_get,
+    .ledger_recover = sqlite_ledger_recover,
+    .spend_by_day = sqlite_spend_by_day,
 };

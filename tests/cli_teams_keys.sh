@@ -72,13 +72,14 @@ expect teams-no-action "" 2 "$tg" teams
 expect teams-unknown-action "" 2 "$tg" teams delete ml
 expect_re teams-help "^usage: tollgate teams" 0 "$tg" teams --help
 expect_re teams-add-help "^usage: tollgate teams" 0 "$tg" teams add -h
-expect list "NAME   BUDGET_USD   TOKENS  PERIOD  CREATED
--dash  -            -       month   TIME
-ml     100.00       5000    week    TIME
-ops    -            -       month   TIME
-tiny   0.000000001  0       month   TIME
-web.1  12.50        -       day     TIME" 0 "$tg" teams list
-expect list-json '[{"name":"-dash","budget_usd":null,"budget_tokens":null,"period":"month","created_at":"TIME"},{"name":"ml","budget_usd":100.00,"budget_tokens":5000,"period":"week","created_at":"TIME"},{"name":"ops","budget_usd":null,"budget_tokens":null,"period":"month","created_at":"TIME"},{"name":"tiny","budget_usd":0.000000001,"budget_tokens":0,"period":"month","created_at":"TIME"},{"name":"web.1","budget_usd":12.50,"budget_tokens":null,"period":"day","created_at":"TIME"}]' 0 \
+expect list "NAME   BUDGET_USD   TOKENS  REQUESTS  RPM  TPM  PERIOD  CREATED
+-dash  -            -       -         -    -    month   TIME
+ml     100.00       5000    -         -    -    week    TIME
+ops    -            -       -         -    -    month   TIME
+tiny   0.000000001  0       -         -    -    month   TIME
+web.1  12.50        -       -         -    -    day     TIME" 0 "$tg" teams list
+nolim='"budget_requests":null,"rpm":null,"tpm":null'
+expect list-json '[{"name":"-dash","budget_usd":null,"budget_tokens":null,'"$nolim"',"period":"month","created_at":"TIME"},{"name":"ml","budget_usd":100.00,"budget_tokens":5000,'"$nolim"',"period":"week","created_at":"TIME"},{"name":"ops","budget_usd":null,"budget_tokens":null,'"$nolim"',"period":"month","created_at":"TIME"},{"name":"tiny","budget_usd":0.000000001,"budget_tokens":0,'"$nolim"',"period":"month","created_at":"TIME"},{"name":"web.1","budget_usd":12.50,"budget_tokens":null,'"$nolim"',"period":"day","created_at":"TIME"}]' 0 \
   "$tg" teams list --format json
 expect list-bad-format "" 1 "$tg" teams list --format xml
 expect list-extra-arg "" 2 "$tg" teams list ml
@@ -92,6 +93,25 @@ expect set-nothing "" 2 "$tg" teams set ml
 expect set-bad-money "" 1 "$tg" teams set ml --budget-usd 1.5.0
 stderr_has set-bad-money-says "--budget-usd"
 expect set-unknown-flag "" 2 "$tg" teams set ml --colour red
+
+# request and rate limits (issue 5): --requests, --rpm, --tpm on add and set
+expect add-rates "added team 'rl': budget 5.00 USD, tokens none, requests 1000, rpm 60, tpm 90000, period day" 0 \
+  "$tg" teams add rl --budget-usd 5 --period day --requests 1000 --rpm 60 --tpm 90000
+expect set-rates "updated team 'rl': budget 5.00 USD, tokens 7, rpm 0, tpm 90000, period day" 0 \
+  "$tg" teams set rl --requests none --rpm 0 --tokens 7
+expect set-rates-only "updated team 'rl': budget 5.00 USD, tokens 7, rpm 0, period day" 0 \
+  "$tg" teams set rl --tpm none
+expect_re list-rates "rl +5\.00 +7 +- +0 +- +day " 0 "$tg" teams list
+expect_re list-rates-json '"name":"rl","budget_usd":5\.00,"budget_tokens":7,"budget_requests":null,"rpm":0,"tpm":null,"period":"day"' 0 \
+  "$tg" teams list --format json
+for flag in --requests --rpm --tpm; do
+  expect "add-bad[$flag]" "" 1 "$tg" teams add x "$flag" -1
+  stderr_has "add-bad[$flag]-names-flag" "$flag"
+  expect "set-bad[$flag]" "" 1 "$tg" teams set rl "$flag" 1.5
+  stderr_has "set-bad[$flag]-names-flag" "$flag"
+  expect "set-missing[$flag]" "" 2 "$tg" teams set rl "$flag"
+done
+expect_re teams-help-rates "--rpm N" 0 "$tg" teams --help
 
 # ---------------------------------------------------------------- keys
 secret=$("$tg" keys create --team ml --name "ci runner" --budget-usd 2.5 2>"$tmp/err"); rc=$?
@@ -117,11 +137,24 @@ expect keys-no-action "" 2 "$tg" keys
 expect keys-unknown-action "" 2 "$tg" keys rotate
 expect_re keys-help "^usage: tollgate keys" 0 "$tg" keys -h
 
-expect_re list-keys "^ID +TEAM +NAME +PREFIX +BUDGET_USD +CREATED +REVOKED
-$id +ml +ci runner +$prefix +2\.50 +[0-9TZ:-]+ +-
-key_[0-9a-f]{12} +ops +- +tg-[0-9A-Za-z]{5} +- +[0-9TZ:-]+ +-$" 0 "$tg" keys list
-expect list-keys-team-json "[{\"id\":\"$id\",\"team\":\"ml\",\"name\":\"ci runner\",\"prefix\":\"$prefix\",\"budget_usd\":2.50,\"created_at\":\"TIME\",\"revoked_at\":null}]" 0 \
+expect_re list-keys "^ID +TEAM +NAME +PREFIX +BUDGET_USD +TOKENS +REQUESTS +RPM +TPM +CREATED +REVOKED
+$id +ml +ci runner +$prefix +2\.50 +- +- +- +- +[0-9TZ:-]+ +-
+key_[0-9a-f]{12} +ops +- +tg-[0-9A-Za-z]{5} +- +- +- +- +- +[0-9TZ:-]+ +-$" 0 "$tg" keys list
+expect list-keys-team-json "[{\"id\":\"$id\",\"team\":\"ml\",\"name\":\"ci runner\",\"prefix\":\"$prefix\",\"budget_usd\":2.50,\"budget_tokens\":null,\"budget_requests\":null,\"rpm\":null,\"tpm\":null,\"created_at\":\"TIME\",\"revoked_at\":null}]" 0 \
   "$tg" keys list --team ml --format json
+# a key with every limit
+secret3=$("$tg" keys create --team rl --budget-usd 0.5 --tokens 100 --requests 10 --rpm 2 --tpm 50 2>"$tmp/err"); rc=$?
+if [ "$rc" == 0 ] && [[ $secret3 =~ ^tg-[0-9A-Za-z]{40}$ ]]; then ok; else bad "create-limits: exit $rc: $(cat "$tmp/err")"; fi
+expect_re list-keys-limits "^key_[0-9a-f]{12} +rl +- +tg-[0-9A-Za-z]{5} +0\.50 +100 +10 +2 +50 +" 0 \
+  sh -c "'$tg' keys list --team rl | tail -n 1"
+expect_re list-keys-limits-json '"budget_usd":0\.50,"budget_tokens":100,"budget_requests":10,"rpm":2,"tpm":50,' 0 \
+  "$tg" keys list --team rl --format json
+expect create-none-limits "" 0 sh -c "'$tg' keys create --team rl --tokens none --rpm none >/dev/null"
+for flag in --tokens --requests --rpm --tpm; do
+  expect "create-bad[$flag]" "" 1 "$tg" keys create --team rl "$flag" x
+  stderr_has "create-bad[$flag]-names-flag" "$flag"
+done
+expect_re keys-help-limits "--requests N" 0 "$tg" keys --help
 expect list-keys-unknown-team "" 1 "$tg" keys list --team ghost
 stderr_has list-keys-unknown-team-says "no team 'ghost'"
 for args in "keys list" "keys list --format json" "teams list --format json"; do

@@ -62,10 +62,19 @@ static tg_store *open_ok(void)
 
 static tg_team team_spec(const char *name, int64_t nusd, int64_t tokens, tg_period p)
 {
-    tg_team t = {.budget_nusd = nusd, .budget_tokens = tokens, .period = p};
+    tg_team t = {.lim = TG_LIMITS_NONE, .period = p};
+    t.lim.budget_nusd = nusd;
+    t.lim.budget_tokens = tokens;
     snprintf(t.name, sizeof t.name, "%s", name);
     return t;
 }
+
+#define USD_LIMITS(nusd) {(nusd), TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, \
+                          TG_STORE_UNLIMITED}
+static const tg_limits lim25 = USD_LIMITS(INT64_C(2500000000));
+static const tg_limits neg7 = USD_LIMITS(-7);
+static const tg_limits zero = USD_LIMITS(0);
+static const tg_limits one = USD_LIMITS(1);
 
 static void add_team(tg_store *st, const char *name)
 {
@@ -246,8 +255,8 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 2 /* migrations: 1 teams and keys, 2 request records */
-#define SCHEMA_NOW_STR "2"
+#define SCHEMA_NOW 3 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger */
+#define SCHEMA_NOW_STR "3"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -332,8 +341,8 @@ START_TEST(team_add_get_list)
     ck_assert_int_eq((int)strlen(t.created_at), TG_STORE_TIME_LEN);
     ck_assert(t.created_at[10] == 'T' && t.created_at[19] == 'Z');
     ck_assert_int_eq(tg_store_team_get(st, "ml", &got), TG_STORE_OK);
-    ck_assert(got.id == t.id && got.budget_nusd == INT64_C(100000000000));
-    ck_assert(got.budget_tokens == 5000 && got.period == TG_PERIOD_WEEK);
+    ck_assert(got.id == t.id && got.lim.budget_nusd == INT64_C(100000000000));
+    ck_assert(got.lim.budget_tokens == 5000 && got.period == TG_PERIOD_WEEK);
     ck_assert_str_eq(got.created_at, t.created_at);
 
     tg_team dup = team_spec("ml", TG_STORE_UNLIMITED, TG_STORE_UNLIMITED, TG_PERIOD_DAY);
@@ -352,8 +361,8 @@ START_TEST(team_add_get_list)
     ck_assert_str_eq(all[0].name, "alpha.1_x-y");
     ck_assert_str_eq(all[1].name, "ml");
     ck_assert_str_eq(all[2].name, "zeta");
-    ck_assert(all[2].budget_nusd == TG_STORE_UNLIMITED);
-    ck_assert(all[2].budget_tokens == TG_STORE_UNLIMITED);
+    ck_assert(all[2].lim.budget_nusd == TG_STORE_UNLIMITED);
+    ck_assert(all[2].lim.budget_tokens == TG_STORE_UNLIMITED);
     free(all);
     tg_store_close(st);
 }
@@ -400,27 +409,27 @@ START_TEST(team_set_fields)
     tg_team t = team_spec("ops", INT64_C(5000000000), 100, TG_PERIOD_MONTH), got;
     ck_assert_int_eq(tg_store_team_add(st, &t), TG_STORE_OK);
 
-    tg_team_update u = {.set_budget = true, .budget_nusd = 1};
+    tg_team_update u = {.set_budget = true, .lim.budget_nusd = 1};
     ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_OK);
-    ck_assert(got.budget_nusd == 1 && got.budget_tokens == 100);
+    ck_assert(got.lim.budget_nusd == 1 && got.lim.budget_tokens == 100);
     ck_assert(got.period == TG_PERIOD_MONTH);
 
     u = (tg_team_update){.set_period = true, .period = TG_PERIOD_DAY};
     ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_OK);
-    ck_assert(got.budget_nusd == 1 && got.period == TG_PERIOD_DAY);
+    ck_assert(got.lim.budget_nusd == 1 && got.period == TG_PERIOD_DAY);
 
-    u = (tg_team_update){.set_budget = true, .budget_nusd = TG_STORE_UNLIMITED,
-                         .set_tokens = true, .budget_tokens = TG_STORE_UNLIMITED};
+    u = (tg_team_update){.set_budget = true, .set_tokens = true,
+                         .lim = TG_LIMITS_NONE};
     ck_assert_int_eq(tg_store_team_set(st, "ops", &u, NULL), TG_STORE_OK);
     ck_assert_int_eq(tg_store_team_get(st, "ops", &got), TG_STORE_OK);
-    ck_assert(got.budget_nusd == TG_STORE_UNLIMITED && got.budget_tokens == TG_STORE_UNLIMITED);
+    ck_assert(got.lim.budget_nusd == TG_STORE_UNLIMITED && got.lim.budget_tokens == TG_STORE_UNLIMITED);
     ck_assert(got.period == TG_PERIOD_DAY && got.id == t.id);
 
     ck_assert_int_eq(tg_store_team_set(st, "ghost", &u, &got), TG_STORE_NOT_FOUND);
     ck_assert_str_eq(tg_store_errmsg(st), "no team 'ghost'");
     ck_assert_int_eq(tg_store_team_set(st, "bad\nname", &u, &got), TG_STORE_NOT_FOUND);
     ck_assert_ptr_null(strchr(tg_store_errmsg(st), '\n'));
-    u = (tg_team_update){.set_tokens = true, .budget_tokens = -3};
+    u = (tg_team_update){.set_tokens = true, .lim.budget_tokens = -3};
     ck_assert_int_eq(tg_store_team_set(st, "ops", &u, &got), TG_STORE_INVALID);
     tg_store_close(st);
 }
@@ -439,7 +448,7 @@ START_TEST(key_create_and_lookup)
     add_team(st, "ml");
     char secret[TG_KEY_SECRET_SIZE];
     tg_key k, found;
-    ck_assert_int_eq(tg_store_key_create(st, "ml", "ci runner", INT64_C(2500000000), secret,
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "ci runner", &lim25, secret,
                                          sizeof secret, &k),
                      TG_STORE_OK);
     ck_assert_int_eq((int)strlen(secret), TG_KEY_SECRET_LEN);
@@ -458,7 +467,7 @@ START_TEST(key_create_and_lookup)
     ck_assert_str_eq(found.id, k.id);
     ck_assert_str_eq(found.team, "ml");
     ck_assert_str_eq(found.name, "ci runner");
-    ck_assert(found.budget_nusd == INT64_C(2500000000) && found.team_id == k.team_id);
+    ck_assert(found.lim.budget_nusd == INT64_C(2500000000) && found.team_id == k.team_id);
 
     /* not NUL-terminated: only len bytes count */
     char padded[TG_KEY_SECRET_SIZE + 4];
@@ -499,27 +508,27 @@ START_TEST(key_create_refusals)
     memset(label, 'l', sizeof label - 1);
     label[sizeof label - 1] = '\0';
     tg_key k;
-    ck_assert_int_eq(tg_store_key_create(st, "nope", NULL, TG_STORE_UNLIMITED, secret,
+    ck_assert_int_eq(tg_store_key_create(st, "nope", NULL, NULL, secret,
                                          sizeof secret, &k),
                      TG_STORE_NOT_FOUND);
     ck_assert_str_eq(secret, "");
     ck_assert_str_eq(tg_store_errmsg(st), "no team 'nope'");
-    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, TG_STORE_UNLIMITED, tiny, sizeof tiny,
+    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, NULL, tiny, sizeof tiny,
                                          &k),
                      TG_STORE_INVALID);
-    ck_assert_int_eq(tg_store_key_create(st, "ml", label, TG_STORE_UNLIMITED, secret,
+    ck_assert_int_eq(tg_store_key_create(st, "ml", label, NULL, secret,
                                          sizeof secret, &k),
                      TG_STORE_INVALID);
     label[TG_KEY_LABEL_MAX] = '\0'; /* exactly the limit */
-    ck_assert_int_eq(tg_store_key_create(st, "ml", label, TG_STORE_UNLIMITED, secret,
+    ck_assert_int_eq(tg_store_key_create(st, "ml", label, NULL, secret,
                                          sizeof secret, &k),
                      TG_STORE_OK);
-    ck_assert_int_eq(tg_store_key_create(st, "ml", "tab\there", TG_STORE_UNLIMITED, secret,
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "tab\there", NULL, secret,
                                          sizeof secret, &k),
                      TG_STORE_INVALID);
-    ck_assert_int_eq(tg_store_key_create(st, "ml", "", -7, secret, sizeof secret, &k),
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "", &neg7, secret, sizeof secret, &k),
                      TG_STORE_INVALID);
-    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, 0, secret, sizeof secret, NULL),
+    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, &zero, secret, sizeof secret, NULL),
                      TG_STORE_OK);
     tg_store_close(st);
 }
@@ -532,11 +541,11 @@ START_TEST(key_revoke_and_list)
     add_team(st, "a-team");
     char s1[TG_KEY_SECRET_SIZE], s2[TG_KEY_SECRET_SIZE], s3[TG_KEY_SECRET_SIZE];
     tg_key k1, k2, k3, got;
-    ck_assert_int_eq(tg_store_key_create(st, "b-team", "one", TG_STORE_UNLIMITED, s1,
+    ck_assert_int_eq(tg_store_key_create(st, "b-team", "one", NULL, s1,
                                          sizeof s1, &k1), TG_STORE_OK);
-    ck_assert_int_eq(tg_store_key_create(st, "b-team", "two", TG_STORE_UNLIMITED, s2,
+    ck_assert_int_eq(tg_store_key_create(st, "b-team", "two", NULL, s2,
                                          sizeof s2, &k2), TG_STORE_OK);
-    ck_assert_int_eq(tg_store_key_create(st, "a-team", NULL, 1, s3, sizeof s3, &k3),
+    ck_assert_int_eq(tg_store_key_create(st, "a-team", NULL, &one, s3, sizeof s3, &k3),
                      TG_STORE_OK);
 
     ck_assert_int_eq(tg_store_key_revoke(st, k1.id, &got), TG_STORE_OK);
@@ -581,7 +590,7 @@ START_TEST(key_secret_never_stored)
     tg_store *st = open_ok();
     add_team(st, "ml");
     for (int i = 0; i < NKEYS; i++)
-        ck_assert_int_eq(tg_store_key_create(st, "ml", "k", TG_STORE_UNLIMITED, secrets[i],
+        ck_assert_int_eq(tg_store_key_create(st, "ml", "k", NULL, secrets[i],
                                              TG_KEY_SECRET_SIZE, NULL),
                          TG_STORE_OK);
     for (int pass = 0; pass < 2; pass++) { /* pass 0: in the WAL; pass 1: checkpointed */
@@ -611,7 +620,7 @@ START_TEST(key_ids_and_secrets_unique)
     add_team(st, "ml");
     tg_key k;
     for (int i = 0; i < NKEYS; i++) {
-        ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, TG_STORE_UNLIMITED, secrets[i],
+        ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, NULL, secrets[i],
                                              TG_KEY_SECRET_SIZE, &k),
                          TG_STORE_OK);
         memcpy(ids[i], k.id, sizeof ids[i]);
@@ -640,7 +649,7 @@ START_TEST(two_handles_share_the_file)
     tg_key k;
     add_team(a, "shared");
     ck_assert_int_eq(tg_store_team_get(b, "shared", &t), TG_STORE_OK);
-    ck_assert_int_eq(tg_store_key_create(b, "shared", NULL, TG_STORE_UNLIMITED, secret,
+    ck_assert_int_eq(tg_store_key_create(b, "shared", NULL, NULL, secret,
                                          sizeof secret, NULL),
                      TG_STORE_OK);
     ck_assert_int_eq(tg_store_key_lookup(a, secret, strlen(secret), &k), TG_STORE_OK);
@@ -669,7 +678,7 @@ static void *writer(void *arg)
         tg_team t = team_spec(name, i, TG_STORE_UNLIMITED, TG_PERIOD_DAY);
         tg_key k;
         if (tg_store_team_add(st, &t) != TG_STORE_OK ||
-            tg_store_key_create(st, name, NULL, TG_STORE_UNLIMITED, secret, sizeof secret,
+            tg_store_key_create(st, name, NULL, NULL, secret, sizeof secret,
                                 NULL) != TG_STORE_OK ||
             tg_store_key_lookup(st, secret, strlen(secret), &k) != TG_STORE_OK) {
             fprintf(stderr, "thread %ld: %s\n", id, tg_store_errmsg(st));
@@ -733,6 +742,130 @@ START_TEST(records_insert_batch)
 }
 END_TEST
 
+START_TEST(limits_round_trip)
+{
+    tg_store *st = open_ok();
+    tg_team t = team_spec("ml", INT64_C(10000000000), 5000, TG_PERIOD_WEEK), got;
+    t.lim.budget_requests = 100;
+    t.lim.rpm = 60;
+    t.lim.tpm = 0;
+    ck_assert_int_eq(tg_store_team_add(st, &t), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_team_get(st, "ml", &got), TG_STORE_OK);
+    ck_assert(got.lim.budget_requests == 100 && got.lim.rpm == 60 && got.lim.tpm == 0);
+
+    tg_team_update u = {.set_requests = true, .set_tpm = true, .lim = TG_LIMITS_NONE};
+    u.lim.tpm = 9000;
+    ck_assert_int_eq(tg_store_team_set(st, "ml", &u, &got), TG_STORE_OK);
+    ck_assert(got.lim.budget_requests == TG_STORE_UNLIMITED && got.lim.rpm == 60);
+    ck_assert(got.lim.tpm == 9000 && got.lim.budget_tokens == 5000);
+    u = (tg_team_update){.set_rpm = true, .lim = TG_LIMITS_NONE};
+    u.lim.rpm = -2;
+    ck_assert_int_eq(tg_store_team_set(st, "ml", &u, &got), TG_STORE_INVALID);
+
+    tg_limits kl = {INT64_C(1000000000), 700, 7, 3, 300};
+    char secret[TG_KEY_SECRET_SIZE];
+    tg_key k, found;
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "k", &kl, secret, sizeof secret, &k),
+                     TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_lookup(st, secret, strlen(secret), &found), TG_STORE_OK);
+    ck_assert(memcmp(&found.lim, &kl, sizeof kl) == 0);
+    ck_assert(found.team_lim.budget_nusd == INT64_C(10000000000));
+    ck_assert(found.team_lim.rpm == 60 && found.team_lim.tpm == 9000);
+    ck_assert(found.team_lim.budget_requests == TG_STORE_UNLIMITED);
+    ck_assert_int_eq(found.period, TG_PERIOD_WEEK);
+    kl.tpm = -1 - 1;
+    ck_assert_int_eq(tg_store_key_create(st, "ml", "k", &kl, secret, sizeof secret, &k),
+                     TG_STORE_INVALID);
+    tg_store_close(st);
+}
+END_TEST
+
+static tg_record ledger_rec(const char *id, int64_t ts_us, const char *key, tg_record_state state,
+                            int64_t reserved, int64_t cost)
+{
+    tg_record r = {.attempt = 1, .ts_us = ts_us, .state = state, .reserved_nusd = reserved,
+                   .reserved_tokens = 100, .cost_nusd = cost, .input_tokens = 20,
+                   .output_tokens = 5, .ttfb_us = -1};
+    snprintf(r.id, sizeof r.id, "%s", id);
+    snprintf(r.team, sizeof r.team, "ml");
+    snprintf(r.key_id, sizeof r.key_id, "%s", key);
+    return r;
+}
+
+/* The ledger: a reservation row replaced by its settlement, recovery of rows left
+ * reserved, and spend per (team, key, day) by state. */
+START_TEST(ledger_states_and_recovery)
+{
+    tg_store *st = open_ok();
+    const int64_t day0 = INT64_C(1764547200000000); /* 2025-12-01T00:00:00Z */
+    const int64_t h = INT64_C(3600000000);
+    tg_record recs[] = {
+        ledger_rec("a", day0 + h, "key_a", TG_RECORD_RESERVED, 1000, 0),
+        ledger_rec("b", day0 + 2 * h, "key_a", TG_RECORD_RESERVED, 2000, 0),
+        ledger_rec("c", day0 + 3 * h, "key_b", TG_RECORD_RESERVED, 4000, 0),
+        ledger_rec("d", day0 + 25 * h, "key_a", TG_RECORD_RECORDED, 0, 30),
+        ledger_rec("e", day0 - h, "key_a", TG_RECORD_SETTLED, 9, 9), /* before `since` */
+    };
+    snprintf(recs[0].rule, sizeof recs[0].rule, "cheap-first");
+    snprintf(recs[0].policy_version, sizeof recs[0].policy_version, "p7");
+    snprintf(recs[0].price_version, sizeof recs[0].price_version, "2024-07-18");
+    ck_assert_int_eq(tg_store_records_insert(st, recs, 5), TG_STORE_OK);
+    tg_record settled = recs[0], rel = recs[1], got;
+    settled.state = TG_RECORD_SETTLED;
+    settled.cost_nusd = 1500;
+    settled.cost_input_nusd = 500;
+    settled.cost_output_nusd = 1000;
+    settled.overshoot = true;
+    rel.state = TG_RECORD_RELEASED;
+    tg_record fin[] = {settled, rel};
+    ck_assert_int_eq(tg_store_records_insert(st, fin, 2), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_record_get(st, "a", 1, &got), TG_STORE_OK);
+    ck_assert_int_eq(got.state, TG_RECORD_SETTLED);
+    ck_assert(got.cost_nusd == 1500 && got.reserved_nusd == 1000 && got.overshoot);
+    ck_assert(got.cost_input_nusd == 500 && got.cost_output_nusd == 1000 && !got.reconcile);
+    ck_assert_str_eq(got.rule, "cheap-first");
+    ck_assert_str_eq(got.policy_version, "p7");
+    ck_assert_str_eq(got.price_version, "2024-07-18");
+    ck_assert_int_eq(got.ttfb_us, -1);
+    ck_assert_int_eq(tg_store_record_get(st, "a", 2, &got), TG_STORE_NOT_FOUND);
+
+    int64_t n = -1;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 1); /* only "c" was still reserved */
+    ck_assert_int_eq(tg_store_record_get(st, "c", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_UNSETTLED && got.reconcile && got.reserved_nusd == 4000);
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 0);
+
+    tg_spend_row *rows;
+    size_t nrows;
+    ck_assert_int_eq(tg_store_spend_by_day(st, day0, 0, &rows, &nrows), TG_STORE_OK);
+    ck_assert_uint_eq(nrows, 3);
+    int64_t day = day0 / INT64_C(86400000000);
+    for (size_t i = 0; i < nrows; i++) {
+        tg_spend_row *r = &rows[i];
+        if (!strcmp(r->key_id, "key_a") && r->day == day) /* a settled, b released */
+            ck_assert(r->charged_nusd == 1500 && r->charged_tokens == 25 && r->requests == 1);
+        else if (!strcmp(r->key_id, "key_b")) /* c unsettled: its reservation */
+            ck_assert(r->charged_nusd == 4000 && r->charged_tokens == 100 && r->requests == 1);
+        else /* d, recorded, the next day */
+            ck_assert(r->day == day + 1 && r->charged_nusd == 30 && r->requests == 1);
+    }
+    free(rows);
+    /* on a calendar 2 h west of UTC, "a" (01:00Z) falls on the day before */
+    ck_assert_int_eq(tg_store_spend_by_day(st, day0 - 2 * h, -7200, &rows, &nrows),
+                     TG_STORE_OK);
+    bool saw_prev = false;
+    for (size_t i = 0; i < nrows; i++)
+        if (!strcmp(rows[i].key_id, "key_a") && rows[i].day == day - 1)
+            saw_prev = rows[i].charged_nusd == 1500 + 9;
+    ck_assert(saw_prev);
+    free(rows);
+    ck_assert_int_eq(tg_store_spend_by_day(st, 0, 19 * 3600, &rows, &nrows), TG_STORE_INVALID);
+    tg_store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -760,6 +893,8 @@ static Suite *store_suite(void)
     tcase_add_test(db, two_handles_share_the_file);
     tcase_add_test(db, concurrent_writers);
     tcase_add_test(db, records_insert_batch);
+    tcase_add_test(db, limits_round_trip);
+    tcase_add_test(db, ledger_states_and_recovery);
     suite_add_tcase(s, db);
     return s;
 }

@@ -1,0 +1,301 @@
+/* The ledger writer (see ledger.h): two parallel growable arrays (records, notices) under
+ * one mutex, drained by one thread.
+ *
+ * The writer swaps the arrays out under the lock (submitters never wait for the disk),
+ * writes them in transactions of at most TG_LEDGER_BATCH_MAX, then hands each notice to
+ * its waiter.  A waiter's eventfd is written only when its list goes from empty to not
+ * empty, and tg_ledger_collect reads the eventfd *before* taking the list, so no notice
+ * is ever left behind without a readable fd.  `seq_in` / `seq_out` count submitted and
+ * committed rows for tg_ledger_sync. */
+#include "records/ledger.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QUEUE_INITIAL 1024
+#define WAITER_INITIAL 64
+#define OOM_PAUSE_MS 10
+
+typedef struct {
+    tg_ledger_waiter *w; /* NULL: no notice (or already sent) */
+    uint64_t cookie;
+} note;
+
+struct tg_ledger_waiter {
+    int fd;
+    pthread_mutex_t mu;
+    tg_ledger_done *done;
+    size_t len, cap;
+};
+
+struct tg_ledger {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* wakes the writer */
+    pthread_cond_t cv_done; /* wakes tg_ledger_sync */
+    tg_record *recs;
+    note *notes;
+    size_t len, cap;
+    bool idle, stopping;
+    uint64_t seq_in, seq_out;
+    pthread_t thread;
+    tg_store *store;
+    atomic_uint_least64_t written;
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---------------------------------------------------------------- waiters */
+
+int tg_ledger_waiter_new(tg_ledger_waiter **out)
+{
+    *out = NULL;
+    tg_ledger_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        errno = ENOMEM;
+        return -1;
+    }
+    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->fd < 0) {
+        free(w);
+        return -1;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    *out = w;
+    return 0;
+}
+
+int tg_ledger_waiter_fd(const tg_ledger_waiter *w)
+{
+    return w->fd;
+}
+
+static void waiter_signal(tg_ledger_waiter *w)
+{
+    uint64_t one = 1;
+    while (write(w->fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+}
+
+/* Appends a notice (the writer thread); waits for memory rather than lose it. */
+static void waiter_push(tg_ledger_waiter *w, uint64_t cookie, bool ok)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->len == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : WAITER_INITIAL;
+        tg_ledger_done *nd = realloc(w->done, cap * sizeof *nd);
+        if (nd) {
+            w->done = nd, w->cap = cap;
+            break;
+        }
+        pthread_mutex_unlock(&w->mu);
+        sleep_ms(OOM_PAUSE_MS);
+        pthread_mutex_lock(&w->mu);
+    }
+    bool was_empty = w->len == 0;
+    w->done[w->len++] = (tg_ledger_done){cookie, ok};
+    pthread_mutex_unlock(&w->mu);
+    if (was_empty)
+        waiter_signal(w);
+}
+
+size_t tg_ledger_collect(tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
+{
+    uint64_t v;
+    while (read(w->fd, &v, sizeof v) < 0 && errno == EINTR) /* EAGAIN: nothing pending */
+        ;
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->len < max ? w->len : max;
+    memcpy(out, w->done, n * sizeof *out);
+    memmove(w->done, w->done + n, (w->len - n) * sizeof *w->done);
+    w->len -= n;
+    bool more = w->len > 0;
+    pthread_mutex_unlock(&w->mu);
+    if (more)
+        waiter_signal(w);
+    return n;
+}
+
+void tg_ledger_waiter_free(tg_ledger_waiter *w)
+{
+    if (!w)
+        return;
+    close(w->fd);
+    pthread_mutex_destroy(&w->mu);
+    free(w->done);
+    free(w);
+}
+
+/* ---------------------------------------------------------------- submit */
+
+/* Makes room for one more row (lock held); waits for the writer when out of memory. */
+static void queue_reserve(tg_ledger *lg)
+{
+    while (lg->len == lg->cap) {
+        size_t cap = lg->cap ? lg->cap * 2 : QUEUE_INITIAL;
+        tg_record *nr = realloc(lg->recs, cap * sizeof *nr);
+        if (nr)
+            lg->recs = nr;
+        note *nn = nr ? realloc(lg->notes, cap * sizeof *nn) : NULL;
+        if (nn) {
+            lg->notes = nn, lg->cap = cap;
+            return;
+        }
+        pthread_mutex_unlock(&lg->mu); /* the writer swaps the queue out: room soon */
+        sleep_ms(OOM_PAUSE_MS);
+        pthread_mutex_lock(&lg->mu);
+    }
+}
+
+void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
+                      uint64_t cookie)
+{
+    pthread_mutex_lock(&lg->mu);
+    queue_reserve(lg);
+    lg->recs[lg->len] = *rec;
+    lg->notes[lg->len++] = (note){w, cookie};
+    lg->seq_in++;
+    if ((w && lg->idle) || lg->len == TG_LEDGER_WAKE_AT || lg->stopping)
+        pthread_cond_signal(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+}
+
+void tg_ledger_sync(tg_ledger *lg)
+{
+    pthread_mutex_lock(&lg->mu);
+    uint64_t target = lg->seq_in;
+    pthread_cond_signal(&lg->cv);
+    while (lg->seq_out < target)
+        pthread_cond_wait(&lg->cv_done, &lg->mu);
+    pthread_mutex_unlock(&lg->mu);
+}
+
+uint64_t tg_ledger_written(const tg_ledger *lg)
+{
+    return atomic_load(&((tg_ledger *)lg)->written);
+}
+
+/* ---------------------------------------------------------------- the writer */
+
+static void notify(note *notes, size_t n, bool ok)
+{
+    for (size_t i = 0; i < n; i++)
+        if (notes[i].w) {
+            waiter_push(notes[i].w, notes[i].cookie, ok);
+            notes[i].w = NULL;
+        }
+}
+
+/* Writes recs[0..n) in transactions of at most TG_LEDGER_BATCH_MAX, retrying failures. */
+static void write_rows(tg_ledger *lg, const tg_record *recs, note *notes, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < TG_LEDGER_BATCH_MAX ? n - done : TG_LEDGER_BATCH_MAX;
+        if (tg_store_records_insert(lg->store, recs + done, k) == TG_STORE_OK) {
+            atomic_fetch_add(&lg->written, k);
+            notify(notes + done, k, true);
+            done += k;
+            continue;
+        }
+        fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", k,
+                tg_store_errmsg(lg->store));
+        notify(notes + done, k, false);
+        sleep_ms(TG_LEDGER_RETRY_MS);
+    }
+}
+
+static void wait_for_work(tg_ledger *lg)
+{
+    while (lg->len == 0 && !lg->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TG_LEDGER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        lg->idle = true;
+        pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
+        lg->idle = false;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    tg_ledger *lg = arg;
+    tg_record *brecs = NULL;
+    note *bnotes = NULL;
+    size_t bcap = 0;
+    pthread_mutex_lock(&lg->mu);
+    for (;;) {
+        wait_for_work(lg);
+        if (lg->len == 0 && lg->stopping)
+            break;
+        tg_record *recs = lg->recs;
+        note *notes = lg->notes;
+        size_t n = lg->len, cap = lg->cap;
+        lg->recs = brecs, lg->notes = bnotes, lg->cap = bcap, lg->len = 0;
+        brecs = recs, bnotes = notes, bcap = cap;
+        pthread_mutex_unlock(&lg->mu);
+        write_rows(lg, brecs, bnotes, n);
+        pthread_mutex_lock(&lg->mu);
+        lg->seq_out += n;
+        pthread_cond_broadcast(&lg->cv_done);
+    }
+    pthread_mutex_unlock(&lg->mu);
+    free(brecs);
+    free(bnotes);
+    return NULL;
+}
+
+int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    tg_ledger *lg = calloc(1, sizeof *lg);
+    if (!lg) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (tg_store_open(url, &lg->store, err, errlen) != TG_STORE_OK) {
+        free(lg);
+        return -1;
+    }
+    pthread_mutex_init(&lg->mu, NULL);
+    pthread_cond_init(&lg->cv, NULL);
+    pthread_cond_init(&lg->cv_done, NULL);
+    if (pthread_create(&lg->thread, NULL, writer_main, lg) != 0) {
+        snprintf(err, errlen, "cannot start the ledger writer thread");
+        tg_store_close(lg->store);
+        free(lg);
+        return -1;
+    }
+    *out = lg;
+    return 0;
+}
+
+void tg_ledger_stop(tg_ledger *lg)
+{
+    if (!lg)
+        return;
+    pthread_mutex_lock(&lg->mu);
+    lg->stopping = true;
+    pthread_cond_signal(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+    pthread_join(lg->thread, NULL);
+    tg_store_close(lg->store);
+    pthread_mutex_destroy(&lg->mu);
+    pthread_cond_destroy(&lg->cv);
+    pthread_cond_destroy(&lg->cv_done);
+    free(lg->recs);
+    free(lg->notes);
+    free(lg);
+}

@@ -1,0 +1,85 @@
+/* tg_ledger: the one writer thread that puts reservations, settlements and request
+ * records into the store, group-committed, with durability notices for event loops.
+ *
+ * Everything written is a tg_record (store.h): a reservation is the request's record in
+ * state RESERVED, its settlement the same record (same id and attempt) in state SETTLED
+ * or RELEASED, which replaces the row; a plain record (state RECORDED) is written as is.
+ * So a settlement and the request's record are one row in one transaction.
+ *
+ * Submitting copies the record into an in-memory FIFO (a mutex held for a memcpy): the
+ * caller never waits for the disk.  The writer drains the FIFO in batches, one
+ * transaction per batch (at most TG_LEDGER_BATCH_MAX rows): many requests share one
+ * commit.  Order is kept: a settlement is never written before its reservation.
+ *
+ * Durability notices: a caller that must not go on before its row is durable (a
+ * reservation, before the request goes upstream) submits with a waiter and a cookie.  A
+ * waiter is an eventfd plus a list of finished cookies; an event loop makes one per
+ * worker, puts tg_ledger_waiter_fd in its epoll set (EPOLLIN), and when it is readable
+ * calls tg_ledger_collect to get the cookies whose rows are now committed (WAL,
+ * synchronous=NORMAL: they survive kill -9 of the process).  A cookie comes back exactly
+ * once, with ok = false when the first attempt to write it failed (the writer keeps
+ * retrying; the caller should refuse the request and release its reservation).
+ *
+ * Submissions that wait for a notice wake the writer at once when it is idle (while it
+ * writes, more pile up for the next commit: group commit); plain records only every
+ * TG_LEDGER_TICK_MS or at TG_LEDGER_WAKE_AT queued, so they cost no wake-up each.  A
+ * failed write is retried every TG_LEDGER_RETRY_MS, never dropped; tg_ledger_stop writes
+ * everything still queued before it returns. */
+#ifndef TG_LEDGER_H
+#define TG_LEDGER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define TG_LEDGER_BATCH_MAX 4096 /* rows per transaction */
+#define TG_LEDGER_WAKE_AT 512    /* queued plain records that wake the writer at once */
+#define TG_LEDGER_TICK_MS 5      /* otherwise it looks every this often */
+#define TG_LEDGER_RETRY_MS 200   /* pause before retrying a failed transaction */
+
+typedef struct tg_ledger tg_ledger;
+typedef struct tg_ledger_waiter tg_ledger_waiter;
+
+/* One durability notice. */
+typedef struct {
+    uint64_t cookie; /* as given to tg_ledger_submit */
+    bool ok;         /* committed; false: the write failed (still retried) */
+} tg_ledger_done;
+
+/* Starts the writer with its own handle on the store at `url` (not kept).  Returns 0 with
+ * *out set, or -1 with one plain line in err (errlen bytes) and *out NULL. */
+__attribute__((warn_unused_result)) int tg_ledger_start(const char *url, tg_ledger **out,
+                                                       char *err, size_t errlen);
+
+/* Writes everything queued, stops the writer, closes its store handle and frees `lg`
+ * (NULL allowed).  Waiters still get their notices before it returns. */
+void tg_ledger_stop(tg_ledger *lg);
+
+/* Queues a copy of *rec.  `w` NULL: no notice; else `cookie` comes back through `w` once
+ * the row is committed.  Thread-safe, never blocks on I/O (it may wait for memory). */
+void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
+                      uint64_t cookie);
+
+/* Blocks until every record submitted before the call is committed (tests, benchmarks,
+ * shutdown; never on an event loop). */
+void tg_ledger_sync(tg_ledger *lg);
+
+/* Rows committed so far. */
+uint64_t tg_ledger_written(const tg_ledger *lg);
+
+/* A new waiter (non-blocking, close-on-exec eventfd).  Returns 0 with *out set, or -1
+ * (errno from eventfd or ENOMEM).  Free it only when no notice for it is outstanding. */
+__attribute__((warn_unused_result)) int tg_ledger_waiter_new(tg_ledger_waiter **out);
+
+/* The waiter's eventfd, readable while notices wait to be collected. */
+int tg_ledger_waiter_fd(const tg_ledger_waiter *w);
+
+/* Takes up to `max` notices, oldest first, into out[].  Returns how many (0 when none).
+ * If more remain the fd stays readable.  Call it from the waiter's own loop. */
+size_t tg_ledger_collect(tg_ledger_waiter *w, tg_ledger_done *out, size_t max);
+
+/* Closes the eventfd and frees the waiter (NULL allowed). */
+void tg_ledger_waiter_free(tg_ledger_waiter *w);
+
+#endif
