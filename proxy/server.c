@@ -57,8 +57,11 @@
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
 #define TG_SWEEP_MS 200                             /* timeout checks */
-#define TG_STREAM_BLOCK 4096                        /* MHD's buffer for a streamed reply */
-#define TG_UPSTREAM_BUFFER 8192                     /* libcurl's receive buffer */
+#define TG_STREAM_BLOCK 1024                        /* MHD's buffer for a streamed reply to an
+                                                       HTTP/1.0 client (chunked replies are
+                                                       written straight into the pool) */
+#define TG_UPSTREAM_BUFFER 16384                    /* libcurl's receive buffer: JSON */
+#define TG_UPSTREAM_STREAM_BUFFER 2048              /* and for a stream (held while open) */
 #define TG_CONN_POOL_EXTRA 8192                     /* MHD per-connection pool beyond headers */
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
@@ -390,6 +393,26 @@ static void easy_put(worker *w, CURL *e)
     w->easy_pool[w->neasy++] = e;
 }
 
+/* Whether a request body asks for a stream: a "stream" key set to true.  It only sizes
+ * libcurl's receive buffer, so a rare wrong guess (the key nested deeper) costs a little
+ * memory or a few more reads, never correctness. */
+static bool asks_stream(const char *body, size_t len)
+{
+    const char *p = body, *end = body + len;
+    while ((p = memmem(p, (size_t)(end - p), "\"stream\"", 8))) {
+        p += 8;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
+        if (p == end || *p != ':')
+            continue;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
+        return end - p >= 4 && memcmp(p, "true", 4) == 0;
+    }
+    return false;
+}
+
 static int start_upstream(tg_req *r, const char *body, size_t len)
 {
     const tg_provider_config *p = r->prov;
@@ -430,7 +453,8 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->total_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)TG_UPSTREAM_BUFFER);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, asks_stream(body, len) ?
+                     (long)TG_UPSTREAM_STREAM_BUFFER : (long)TG_UPSTREAM_BUFFER);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum */
     if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
         return -1;
@@ -723,8 +747,11 @@ static enum MHD_Result queue_upstream_response(tg_req *r)
         MHD_add_response_header(resp, "content-type", r->content_type);
     add_pass_headers(r, resp);
     add_common_headers(r, resp);
-    if (r->streaming)
+    tg_buf_free(&r->pass_headers); /* copied into resp */
+    if (r->streaming) {
         MHD_add_response_header(resp, "cache-control", "no-cache");
+        tg_buf_free(&r->body); /* not needed again (libcurl sends its own copy) */
+    }
     enum MHD_Result ret = MHD_queue_response(r->con, (unsigned)r->up_status, resp);
     MHD_destroy_response(resp);
     r->status = (int)r->up_status;
