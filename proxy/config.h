@@ -21,7 +21,7 @@
  *     "anthropic": {"format": "anthropic", "base_url": "https://api.anthropic.com",
  *                   "api_key_env": "ANTHROPIC_API_KEY", ...}
  *   },
- *   "limits": {"max_body_bytes": 8388608, "max_header_bytes": 32768,
+ *   "limits": {"max_body_bytes": 8388608, "max_header_bytes": 16384,
  *              "max_connections": 16384, "stream_buffer_bytes": 262144,
  *              "client_timeout_s": 300}
  * }

@@ -57,9 +57,15 @@
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
 #define TG_SWEEP_MS 200                             /* timeout checks */
-#define TG_STREAM_BLOCK 4096                        /* MHD's buffer for a streamed reply */
-#define TG_UPSTREAM_BUFFER 8192                     /* libcurl's receive buffer */
+#define TG_STREAM_BLOCK 1024                        /* MHD's buffer for a streamed reply to an
+                                                       HTTP/1.0 client (chunked replies are
+                                                       written straight into the pool) */
+#define TG_UPSTREAM_BUFFER 16384                    /* libcurl's receive buffer: JSON */
+#define TG_UPSTREAM_STREAM_BUFFER 2048              /* and for a stream (held while open) */
 #define TG_CONN_POOL_EXTRA 8192                     /* MHD per-connection pool beyond headers */
+#define TG_CONN_OVERFLOW 256                        /* connections per worker past
+                                                       limits.max_connections that still get
+                                                       a 503 (beyond: MHD closes them) */
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
@@ -91,6 +97,7 @@ typedef struct tg_req {
     tg_buf body;
     bool too_big, suspended, client_gone, streaming, upstream_done, paused;
     bool stream_counted;
+    bool refused; /* over the connection limit: the answer closes the connection */
     char id[32];
     tg_key key;
     char requested_model[128], model[128];
@@ -151,6 +158,8 @@ struct worker {
 };
 
 static atomic_int stop_requested;
+static atomic_uint open_connections; /* all workers; limits.max_connections */
+static char over_limit; /* its address marks a connection over the limit (socket context) */
 
 static void mhd_log(void *cls, const char *fmt, va_list ap);
 
@@ -262,6 +271,10 @@ static enum MHD_Result send_body(tg_req *r, int status, const char *ctype, const
         return MHD_NO;
     MHD_add_response_header(resp, "content-type", ctype);
     add_common_headers(r, resp);
+    if (r->refused) {
+        MHD_add_response_header(resp, "connection", "close");
+        MHD_add_response_header(resp, "retry-after", "1");
+    }
     enum MHD_Result ret = MHD_queue_response(r->con, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -390,6 +403,26 @@ static void easy_put(worker *w, CURL *e)
     w->easy_pool[w->neasy++] = e;
 }
 
+/* Whether a request body asks for a stream: a "stream" key set to true.  It only sizes
+ * libcurl's receive buffer, so a rare wrong guess (the key nested deeper) costs a little
+ * memory or a few more reads, never correctness. */
+static bool asks_stream(const char *body, size_t len)
+{
+    const char *p = body, *end = body + len;
+    while ((p = memmem(p, (size_t)(end - p), "\"stream\"", 8))) {
+        p += 8;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
+        if (p == end || *p != ':')
+            continue;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
+        return end - p >= 4 && memcmp(p, "true", 4) == 0;
+    }
+    return false;
+}
+
 static int start_upstream(tg_req *r, const char *body, size_t len)
 {
     const tg_provider_config *p = r->prov;
@@ -430,7 +463,8 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->total_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)TG_UPSTREAM_BUFFER);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, asks_stream(body, len) ?
+                     (long)TG_UPSTREAM_STREAM_BUFFER : (long)TG_UPSTREAM_BUFFER);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum */
     if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
         return -1;
@@ -723,8 +757,11 @@ static enum MHD_Result queue_upstream_response(tg_req *r)
         MHD_add_response_header(resp, "content-type", r->content_type);
     add_pass_headers(r, resp);
     add_common_headers(r, resp);
-    if (r->streaming)
+    tg_buf_free(&r->pass_headers); /* copied into resp */
+    if (r->streaming) {
         MHD_add_response_header(resp, "cache-control", "no-cache");
+        tg_buf_free(&r->body); /* not needed again (libcurl sends its own copy) */
+    }
     enum MHD_Result ret = MHD_queue_response(r->con, (unsigned)r->up_status, resp);
     MHD_destroy_response(resp);
     r->status = (int)r->up_status;
@@ -748,6 +785,47 @@ static enum MHD_Result queue_upstream_failure(tg_req *r)
              curl_easy_strerror(r->cres));
     return send_error(r, 502, "server_error", connect ? "upstream_unreachable" :
                       "upstream_error", msg);
+}
+
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        size_t key_size, const char *value,
+                                        size_t value_size)
+{
+    size_t *n = cls;
+    (void)key, (void)value;
+    /* "Name: value\r\n", or "key=value&" in the query string */
+    *n += key_size + value_size + (kind == MHD_HEADER_KIND ? 4 : 2);
+    return MHD_YES;
+}
+
+/* The limits checked before anything else, on a request's first call: the connection
+ * count (503, the connection closes after it) and the size of the request line and
+ * headers (431).  Queues the error and returns true when one is passed.  A header block
+ * larger than MHD's per-connection pool (max_header_bytes + TG_CONN_POOL_EXTRA) never
+ * reaches tollgate: MHD answers it with its own 431. */
+static bool refuse_over_limits(tg_req *r, const char *method, const char *url,
+                               const char *version, enum MHD_Result *ret)
+{
+    const tg_config *cfg = r->w->cfg;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    char msg[160];
+    if (ci && ci->socket_context == &over_limit) {
+        r->refused = true;
+        snprintf(msg, sizeof msg, "tollgate is at its connection limit (%u open connections). "
+                 "Retry shortly, or reuse a kept-alive connection.", cfg->max_connections);
+        *ret = send_error(r, 503, "server_error", "connection_limit_reached", msg);
+        return true;
+    }
+    size_t n = strlen(method) + strlen(url) + strlen(version) + 4;
+    MHD_get_connection_values_n(r->con, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND,
+                                add_header_bytes, &n);
+    if (n <= cfg->max_header_bytes)
+        return false;
+    snprintf(msg, sizeof msg, "Request headers too large: %zu bytes, the limit is %zu bytes.",
+             n, cfg->max_header_bytes);
+    *ret = send_error(r, 431, "invalid_request_error", "request_headers_too_large", msg);
+    return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
@@ -775,6 +853,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         new_request_id(w, r->id, sizeof r->id);
         list_add(w, r);
         *con_cls = r;
+        enum MHD_Result ret;
+        if (refuse_over_limits(r, method, url, version, &ret))
+            return ret;
         bool post;
         if (!endpoint_of(url, method, &r->ep, &post)) {
             r->ep = TG_EP_OTHER;
@@ -1069,11 +1150,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Counts open connections over all workers; one that opens past limits.max_connections is
+ * marked and answered 503 on its first request (refuse_over_limits). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)cls, (void)c, (void)socket_ctx;
-    tg_metrics_connections(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    worker *w = cls;
+    (void)c;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (atomic_fetch_add(&open_connections, 1) >= w->cfg->max_connections)
+            *socket_ctx = &over_limit;
+        tg_metrics_connections(1);
+    } else {
+        atomic_fetch_sub(&open_connections, 1);
+        tg_metrics_connections(-1);
+    }
 }
 
 static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_limit,
@@ -1213,7 +1304,9 @@ int tg_server_run(const tg_config *cfg)
     sigaction(SIGTERM, &sa, NULL);
     tg_bpe_get(TG_BPE_CL100K);
     tg_bpe_get(TG_BPE_O200K);
-    unsigned per = cfg->max_connections / (unsigned)nw + 1;
+    /* The limit itself is counted over all workers (on_connection); MHD's own, per worker,
+     * only bounds the connections that get a 503 (the kernel may give one worker them all) */
+    unsigned per = cfg->max_connections + TG_CONN_OVERFLOW;
     int rc = tg_records_start(cfg->store, err, sizeof err);
     if (rc == 0)
         rc = tg_admin_start(cfg, err, sizeof err);

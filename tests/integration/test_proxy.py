@@ -5,7 +5,8 @@ sockets on 127.0.0.1.  Python standard library only.
 Starts several mock vendors (normal, and one per fault: 429, 500, hang, broken stream, slow
 stream), a tollgate with one provider per mock, a team and a key in a temporary SQLite
 store; then checks pass-through (JSON byte for byte, SSE with and without include_usage),
-every error path in OpenAI's shape, upstream faults, a client leaving mid-stream, and the
+every error path in OpenAI's shape (including the header-size and connection-count limits,
+the latter on a second tollgate), upstream faults, a client leaving mid-stream, and the
 records written to the store.
 
 usage: test_proxy.py PATH/TO/tollgate PATH/TO/mock_vendor
@@ -69,6 +70,19 @@ def request(port, method, path, body=None, headers=None, raw=None, timeout=20):
     return r.status, dict((k.lower(), v) for k, v in r.getheaders()), out
 
 
+def serve(cfg_path, env, port, **popen):
+    """Starts `tollgate serve` and waits until its /healthz answers."""
+    p = subprocess.Popen([TG, "serve", "--config", cfg_path], env=env, **popen)
+    procs.append(p)
+    for _ in range(100):
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.05)
+    return p
+
+
 def mock_stats(port):
     return json.loads(request(port, "GET", "/mock/stats")[2])
 
@@ -126,15 +140,7 @@ def main():
            if revoked.startswith(k["prefix"])][0]["id"]
     check("key revoke", run("keys", "revoke", rid, "--config", cfg_path).returncode == 0)
 
-    tg = subprocess.Popen([TG, "serve", "--config", cfg_path], env=env,
-                          stderr=subprocess.PIPE, text=True)
-    procs.append(tg)
-    for _ in range(100):
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.05)
+    tg = serve(cfg_path, env, port, stderr=subprocess.PIPE, text=True)
     auth = {"authorization": f"Bearer {key}"}
     chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
 
@@ -168,8 +174,40 @@ def main():
     st, h, b = request(port, "POST", "/v1/chat/completions",
                        dict(chat, model="pnokey/gpt-4o"), auth)
     check("provider without key 502", st == 502 and b"TG_TEST_UNSET_KEY" in b, (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat,
+                       dict(auth, **{"x-big": "a" * 20000}))
+    check("headers over max_header_bytes 431", st == 431 and
+          is_openai_error(b, "request_headers_too_large") and b"16384" in b, (st, b[:200]))
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat,
+                       dict(auth, **{"x-big": "a" * 40000}))
+    check("headers beyond MHD's pool 431", st == 431, (st, b[:200]))
     check("no upstream reached on errors", mock_stats(ports["openai"])["requests"] == 0,
           mock_stats(ports["openai"]))
+
+    # ---- connection limit: a second tollgate allowing 2 connections
+    port2 = free_port()
+    cfg2 = dict(cfg, listen=f"127.0.0.1:{port2}", admin={"listen": f"127.0.0.1:{free_port()}"},
+                store=f"sqlite:{tmp}/limits.db", limits={"max_connections": 2})
+    cfg2_path = os.path.join(tmp, "limits.json")
+    with open(cfg2_path, "w") as f:
+        json.dump(cfg2, f)
+    tg2 = serve(cfg2_path, env, port2, stderr=subprocess.DEVNULL)
+    held = [socket.create_connection(("127.0.0.1", port2)) for _ in range(2)]
+    time.sleep(0.2)  # both accepted and counted
+    st, h, b = request(port2, "POST", "/v1/chat/completions", chat, auth)
+    check("connection over max_connections 503", st == 503 and
+          is_openai_error(b, "connection_limit_reached") and
+          h.get("connection", "").lower() == "close" and "retry-after" in h, (st, h, b))
+    held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    check("connections within the limit served", held[0].recv(4096).startswith(
+        b"HTTP/1.1 200"))
+    for s in held:
+        s.close()
+    time.sleep(0.2)
+    st, h, b = request(port2, "GET", "/healthz")
+    check("served again under the limit", st == 200, (st, b))
+    tg2.terminate()
+    tg2.wait(timeout=15)
 
     # ---- admin listener
     st, h, b = request(admin, "GET", "/healthz")
@@ -223,6 +261,10 @@ def main():
     check("client usage chunk kept", len(usage_chunks) == 1 and
           usage_chunks[0]["choices"] == [], evs[-3:])
     check("client usage null kept", '"usage":null' in evs[0], evs[0])
+    st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, stream=True),
+                       dict(auth, **{"x-big": "a" * 16000}))
+    check("headers under max_header_bytes streamed", st == 200 and b"[DONE]" in b,
+          (st, b[-200:]))
 
     # ---- upstream faults
     st, h, b = request(port, "POST", "/v1/chat/completions", dict(chat, model="p429/gpt-4o"),
@@ -329,7 +371,7 @@ def main():
           not ok[0]["usage_estimated"], ok[:1])
     streamed = [r for r in recs if r["streamed"] and r["status"] == 200 and
                 r["provider"] == "openai"]
-    check("streamed records have vendor usage", len(streamed) == 2 + sdk_streams and
+    check("streamed records have vendor usage", len(streamed) == 3 + sdk_streams and
           all(not r["usage_estimated"] and r["output_tokens"] > 0 for r in streamed), streamed)
     gone = [r for r in recs if r["client_aborted"]]
     check("client abort recorded, usage estimated", len(gone) == 1 and
