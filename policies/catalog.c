@@ -526,7 +526,7 @@ static const char *const tier_names[T_COUNT] = {"above_tokens", "input", "cached
 
 typedef struct {
     tg_cat_prices *t;
-    bool has_above;
+    bool has_above; /* given, valid or not */
 } tier_ctx;
 
 static void tier_field(tg_jc *jc, void *ctx, int f, const cJSON *v, const char *path)
@@ -562,14 +562,15 @@ static void read_tiers(tg_jc *jc, tg_cat_version *ver, const cJSON *v, const cha
         }
         tg_cat_prices *t = &ver->tiers[i + 1];
         set_prices_unknown(t, PRICE_INHERIT);
+        t->above_tokens = -1; /* until a valid one is read */
         tier_ctx tc = {t, false};
         tg_jc_walk(jc, c, ipath, &tier_schema, &tc);
         ver->ntiers = i + 2;
         if (cJSON_IsObject(c) && !tc.has_above)
             tg_jc_problem(jc, ipath, "missing field \"above_tokens\"");
-        else if (tc.has_above && t->above_tokens <= ver->tiers[i].above_tokens)
-            tg_jc_problem(jc, ipath, "above_tokens must be greater than the previous "
-                                     "tier's (%lld)", (long long)ver->tiers[i].above_tokens);
+        else if (t->above_tokens >= 0 && t->above_tokens <= ver->tiers[i].above_tokens)
+            tg_jc_problem(jc, ipath, "above_tokens must be greater than in the previous tier "
+                                     "(%lld)", (long long)ver->tiers[i].above_tokens);
     }
 }
 
@@ -584,6 +585,7 @@ static void inherit_tiers(tg_cat_version *ver)
 
 typedef struct {
     tg_cat_version *v;
+    int index;         /* in "prices" */
     bool has[V_COUNT];
 } version_ctx;
 
@@ -596,23 +598,26 @@ static void version_field(tg_jc *jc, void *ctx, int f, const cJSON *v, const cha
     } else if (f == V_TIERS) {
         read_tiers(jc, vc->v, v, path);
     } else if (tg_jc_want_string(jc, v, path)) {
-        if (parse_time(v->valuestring, &vc->v->effective_from))
+        if (parse_time(v->valuestring, &vc->v->effective_from)) {
             snprintf(vc->v->id, sizeof vc->v->id, "%s", v->valuestring);
-        else
-            tg_jc_problem(jc, path, "expected a UTC date \"YYYY-MM-DD\" or date-time "
-                                    "\"YYYY-MM-DDTHH:MM:SSZ\" from 1970 on");
+            return;
+        }
+        tg_jc_problem(jc, path, "expected a UTC date \"YYYY-MM-DD\" or date-time "
+                                "\"YYYY-MM-DDTHH:MM:SSZ\" from 1970 on");
+        vc->v->effective_from = INT64_MIN + vc->index; /* unique: no "same date" too */
     }
 }
 
 static const tg_jc_schema version_schema = {version_names, V_COUNT, NULL, version_field,
                                             true};
 
-static void read_version(tg_jc *jc, tg_cat_version *ver, const cJSON *v, const char *path)
+static void read_version(tg_jc *jc, tg_cat_version *ver, int index, const cJSON *v,
+                         const char *path)
 {
     memset(ver, 0, sizeof *ver);
     set_prices_unknown(&ver->tiers[0], TG_CAT_PRICE_UNKNOWN);
     ver->ntiers = 1;
-    version_ctx vc = {ver, {false}};
+    version_ctx vc = {ver, index, {false}};
     tg_jc_walk(jc, v, path, &version_schema, &vc);
     if (!cJSON_IsObject(v))
         return;
@@ -666,7 +671,7 @@ static void read_versions(tg_jc *jc, tg_cat_model *m, const cJSON *v, const char
                           TG_CAT_MAX_VERSIONS);
             return;
         }
-        read_version(jc, &m->versions[i], c, ipath);
+        read_version(jc, &m->versions[i], i, c, ipath);
         m->nversions = i + 1;
     }
 }
@@ -718,7 +723,7 @@ static void get_factor(tg_jc *jc, const cJSON *v, const char *path, int *permill
         *permille = (int)p;
         return;
     }
-    tg_jc_problem(jc, path, "expected a number from %g to %g (the input estimate's factor)",
+    tg_jc_problem(jc, path, "expected a number from %g to %g (the factor on input estimates)",
                   ESTIMATE_PERMILLE_MIN / 1000.0, ESTIMATE_PERMILLE_MAX / 1000.0);
 }
 
@@ -1137,7 +1142,8 @@ static int entry_cmp(const void *a, const void *b)
 /* A name defined twice by one source (entries [start, n)) is a problem. */
 static void check_duplicates(builder *b, tg_jc *jc, int start, const char *parent)
 {
-    qsort(b->e + start, (size_t)(b->n - start), sizeof *b->e, entry_cmp);
+    if (b->n - start > 1) /* b->e may still be NULL */
+        qsort(b->e + start, (size_t)(b->n - start), sizeof *b->e, entry_cmp);
     for (int i = start + 1; i < b->n; i++) {
         if (strcmp(b->e[i].m.name, b->e[i - 1].m.name) != 0)
             continue;
@@ -1182,7 +1188,7 @@ static void read_root(builder *b, tg_jc *jc, const cJSON *root)
         return;
     }
     tg_jc_problem(jc, "$", "not a model catalog: expected an object with \"models\" "
-                           "(tollgate's format) or LiteLLM's entries (litellm_provider, "
+                           "(the tollgate format) or LiteLLM pricing entries (litellm_provider, "
                            "input_cost_per_token, ...)");
 }
 
@@ -1267,7 +1273,8 @@ static tg_catalog *finish(builder *b)
 {
     tg_jc jc;
     source_begin(b, &jc, "catalog");
-    qsort(b->e, (size_t)b->n, sizeof *b->e, entry_cmp);
+    if (b->n > 1)
+        qsort(b->e, (size_t)b->n, sizeof *b->e, entry_cmp);
     int n = 0;
     for (int i = 0; i < b->n; i++)
         if (i + 1 == b->n || strcmp(b->e[i].m.name, b->e[i + 1].m.name) != 0)
@@ -1339,6 +1346,19 @@ tg_catalog *tg_catalog_load(const char *const *files, int nfiles, tg_cat_problem
 
 /* ---------------------------------------------------------------- to JSON */
 
+/* Drops trailing zeros of a decimal fraction, and a bare point: "2.50" -> "2.5",
+ * "2.000" -> "2". */
+static void trim_decimal(char *text)
+{
+    size_t n = strlen(text);
+    if (!strchr(text, '.'))
+        return;
+    while (text[n - 1] == '0')
+        text[--n] = '\0';
+    if (text[n - 1] == '.')
+        text[--n] = '\0';
+}
+
 /* A price as a JSON number when one reads back exactly, else as a decimal string. */
 static cJSON *price_json(int64_t nano)
 {
@@ -1347,6 +1367,7 @@ static cJSON *price_json(int64_t nano)
     if (nano == TG_CAT_PRICE_UNKNOWN)
         return cJSON_CreateNull();
     tg_money_format(nano, text, sizeof text);
+    trim_decimal(text);
     if (number_scaled(strtod(text, NULL), TOLLGATE_SCALE, PRICE_MAX_NANO, &back) == DEC_OK &&
         back == nano)
         return cJSON_CreateRaw(text);
@@ -1419,11 +1440,8 @@ static cJSON *version_json(const tg_cat_version *v)
 static cJSON *factor_json(int permille)
 {
     char text[32];
-    int n = snprintf(text, sizeof text, "%d.%03d", permille / 1000, permille % 1000);
-    while (n > 0 && text[n - 1] == '0')
-        text[--n] = '\0';
-    if (n > 0 && text[n - 1] == '.')
-        text[--n] = '\0';
+    snprintf(text, sizeof text, "%d.%03d", permille / 1000, permille % 1000);
+    trim_decimal(text);
     return cJSON_CreateRaw(text);
 }
 
