@@ -28,18 +28,22 @@
  * "sample_spec" and non-object entries.  An entry without an input or output price is
  * kept with that price unknown (the router never routes to an unpriced model).
  *
- * Tokenizers: OpenAI models get their real encoding (o200k_base for the gpt-4o, gpt-4.1,
- * gpt-4.5, gpt-5, o-series and later families, cl100k_base for gpt-4, gpt-3.5 and the
- * text-embedding/davinci/babbage generation).  Every other vendor's tokenizer is not
+ * Tokenizers (when a source does not name one): OpenAI models get their real encoding from
+ * router/bpe's model table (o200k_base for gpt-4o, gpt-4.1, gpt-5*, o1/o3/o4* and the like,
+ * cl100k_base for gpt-4, gpt-3.5 and text-embedding-3*), and o200k_base when the table
+ * does not know the model yet (a newer family).  Every other vendor's tokenizer is not
  * public, so its models get "estimate": the o200k_base count times 1.15
  * (DEFAULT_ESTIMATE_PERMILLE), a safety factor so that a budget check made on the
  * estimate rarely falls short of what the vendor then bills (SPEC: "Where a model's
- * tokenizer is not public the input estimate carries a safety factor"). */
+ * tokenizer is not public the input estimate carries a safety factor").  A catalog may set
+ * its own factor per model (the built-in one uses 1.55 for Claude 4.7 and later, whose
+ * tokenizer counts up to 35% more tokens than the earlier one). */
 #include "policies/catalog.h"
 
 #include "common/buf.h"
 #include "common/jsonchk.h"
 #include "quotas/money.h"
+#include "router/bpe.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -383,22 +387,9 @@ static void set_prices_unknown(tg_cat_prices *p, int64_t value)
         *price_slot(p, i) = value;
 }
 
-/* The default tokenizer of a model from its provider and upstream name. */
-static bool openai_cl100k(const char *name)
-{
-    static const char *const o200k[] = {"gpt-4o", "gpt-4.1", "gpt-4.5", "chatgpt-"};
-    static const char *const cl100k[] = {"gpt-4", "gpt-3.5", "text-", "davinci", "babbage"};
-    if (strncmp(name, "ft:", 3) == 0)
-        name += 3;
-    for (size_t i = 0; i < sizeof o200k / sizeof *o200k; i++)
-        if (strncmp(name, o200k[i], strlen(o200k[i])) == 0)
-            return false;
-    for (size_t i = 0; i < sizeof cl100k / sizeof *cl100k; i++)
-        if (strncmp(name, cl100k[i], strlen(cl100k[i])) == 0)
-            return true;
-    return false; /* gpt-5*, o1*, o3*, o4* and what comes next use o200k_base */
-}
-
+/* The default tokenizer of a model from its provider and upstream name: OpenAI's models
+ * their encoding (router/bpe's table; OpenAI models it does not know yet, such as a new
+ * family, o200k_base), every other model the estimate. */
 static void default_tokenizer(tg_cat_model *m)
 {
     if (strcmp(m->provider, "openai") != 0) {
@@ -406,8 +397,8 @@ static void default_tokenizer(tg_cat_model *m)
         m->estimate_permille = DEFAULT_ESTIMATE_PERMILLE;
         return;
     }
-    snprintf(m->tokenizer, sizeof m->tokenizer, "%s",
-             openai_cl100k(m->upstream_model) ? "cl100k_base" : "o200k_base");
+    const char *enc = tg_bpe_name_for_model(m->upstream_model);
+    snprintf(m->tokenizer, sizeof m->tokenizer, "%s", enc ? enc : "o200k_base");
     m->estimate_permille = EXACT_PERMILLE;
 }
 

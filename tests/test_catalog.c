@@ -117,6 +117,22 @@ START_TEST(builtin_loads_clean)
     ck_assert_uint_eq(e->endpoints, TG_CAT_EP_EMBEDDINGS);
     ck_assert_str_eq(e->tokenizer, "cl100k_base");
     ck_assert_int_eq(base(e)->input, 20000000); /* 0.02 USD per million */
+    /* long-context tiers, price versions and factors of the built-in catalog */
+    const tg_cat_model *astra = tg_catalog_find(c, "gpt-6.2-astra");
+    ck_assert_ptr_nonnull(astra);
+    const tg_cat_version *av = tg_cat_version_at(astra, 1800000000);
+    ck_assert_int_eq(tg_cat_tier(av, 272000)->input, 8 * NANO);
+    ck_assert_int_eq(tg_cat_tier(av, 272001)->input, 16 * NANO);
+    ck_assert_int_eq(tg_cat_tier(av, 272001)->output, 60 * NANO);
+    ck_assert_str_eq(astra->tokenizer, "o200k_base"); /* a family router/bpe does not know */
+    const tg_cat_model *s55 = tg_catalog_find(c, "claude-sonnet-5-5");
+    ck_assert_int_eq(tg_cat_version_at(s55, 1791158400)->tiers[0].cached_input, 200000000);
+    ck_assert_int_eq(tg_cat_version_at(s55, 1791331200)->tiers[0].cached_input, 100000000);
+    ck_assert_int_eq(s55->estimate_permille, 1550);
+    const tg_cat_model *h55 = tg_catalog_find(c, "claude-haiku-5-5");
+    const tg_cat_version *hv = tg_cat_version_at(h55, INT64_MAX);
+    ck_assert_int_eq(tg_cat_tier(hv, 100001)->cache_write_1h, NANO);
+    ck_assert_int_eq(tg_cat_tier(hv, 100000)->cache_write_1h, 200000000);
     const tg_cat_model *h = tg_catalog_find(c, "claude-haiku-4-5");
     ck_assert_ptr_nonnull(h);
     ck_assert_str_eq(h->tokenizer, "estimate");
