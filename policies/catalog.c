@@ -67,13 +67,16 @@
 #define DEC_DIGITS_MAX 40                 /* significant digits kept by the decimal scaler */
 #define EXP_MAX 400                       /* |exponent| the decimal scaler looks at */
 #define HASH_HEX 8                        /* hex digits of the content hash in the label */
-#define NPRICES 6                         /* price fields of one tier */
 #define PRICE_INHERIT (INT64_MIN + 1)     /* while reading: a tier price not given */
 #define BUILTIN_NAME "built-in catalog"
+#define NENDPOINTS 5                      /* TG_CAT_EP_* */
+
+/* The price fields of one tier, in the order of the formats' field tables. */
+enum { P_INPUT, P_CACHED, P_WRITE, P_WRITE_1H, P_OUTPUT, P_REASONING, NPRICES };
 
 __extension__ typedef unsigned __int128 u128;
 
-/* The built-in catalog, embedded at build time (policies/gen_embed.py). */
+/* The built-in catalog, embedded at build time (policies/gen/gen_embed.py). */
 extern const char tg_default_catalog_json[];
 extern const size_t tg_default_catalog_json_len;
 
@@ -90,7 +93,6 @@ static const char *const cap_names[TG_CAP_COUNT] = {
     "structured_outputs", "reasoning", "prompt_caching", "streaming", "web_search",
     "file_input"};
 
-#define NENDPOINTS 5
 static const char *const endpoint_names[NENDPOINTS] = {"chat", "completions", "embeddings",
                                                        "responses", "messages"};
 static const char *const endpoint_paths[NENDPOINTS] = {
@@ -258,6 +260,10 @@ static dec_status number_scaled(double x, int scale, int64_t max, int64_t *out)
     char text[40];
     if (!(x >= 0)) /* negative or NaN */
         return DEC_SYNTAX;
+    if (x == 0) { /* also -0, whose text has a sign */
+        *out = 0;
+        return DEC_OK;
+    }
     shortest_text(x, text, sizeof text);
     return dec_scaled(text, true, scale, max, out);
 }
@@ -612,9 +618,9 @@ static void read_version(tg_jc *jc, tg_cat_version *ver, int index, const cJSON 
     tg_jc_walk(jc, v, path, &version_schema, &vc);
     if (!cJSON_IsObject(v))
         return;
-    if (!vc.has[V_PRICES + 0])
+    if (!vc.has[V_PRICES + P_INPUT])
         tg_jc_problem(jc, path, "missing field \"input\" (null when unknown)");
-    if (!vc.has[V_PRICES + 4])
+    if (!vc.has[V_PRICES + P_OUTPUT])
         tg_jc_problem(jc, path, "missing field \"output\" (null when unknown)");
     inherit_tiers(ver);
 }
@@ -811,10 +817,12 @@ static void read_models(builder *b, tg_jc *jc, const cJSON *v, const char *path)
     if (!tg_jc_want_object(jc, v, path))
         return;
     int i = 0;
-    for (const cJSON *c = v->child; c; c = c->next, i++) {
+    for (const cJSON *c = v->child; c; c = c->next) {
+        if (c->string[0] == '_')
+            continue; /* a comment */
         char cpath[TG_JC_PATH_MAX];
         tg_jc_path_key(cpath, sizeof cpath, path, c->string);
-        if (i == TG_CAT_MAX_MODELS) {
+        if (i++ == TG_CAT_MAX_MODELS) {
             tg_jc_problem(jc, path, "too many models (at most %d)", TG_CAT_MAX_MODELS);
             return;
         }
@@ -1305,7 +1313,8 @@ tg_catalog *tg_catalog_load_texts(const char *const *texts, const size_t *lens,
         c = finish(&b);
     }
     builder_free(&b);
-    *nprobs = b.nprobs;
+    if (nprobs)
+        *nprobs = b.nprobs;
     return c;
 }
 
@@ -1331,7 +1340,8 @@ tg_catalog *tg_catalog_load(const char *const *files, int nfiles, tg_cat_problem
         c = finish(&b);
     }
     builder_free(&b);
-    *nprobs = b.nprobs;
+    if (nprobs)
+        *nprobs = b.nprobs;
     return c;
 }
 
@@ -1404,7 +1414,7 @@ static bool prices_into(cJSON *o, const tg_cat_prices *t, bool base)
     bool ok = base || add(o, "above_tokens", cJSON_CreateNumber((double)t->above_tokens));
     for (int k = 0; ok && k < NPRICES; k++) {
         int64_t p = *price_slot((tg_cat_prices *)t, k);
-        bool required = !base || k == 0 || k == 4; /* input and output */
+        bool required = !base || k == P_INPUT || k == P_OUTPUT;
         if (required || p != TG_CAT_PRICE_UNKNOWN)
             ok = add(o, price_names[k], price_json(p));
     }

@@ -664,7 +664,7 @@ START_TEST(problem_many_in_one_file)
         "a.json: $.models[\"c d\"].prices[1]: missing field \"output\" (null when unknown)",
         "a.json: $.extra: unknown field (known: catalog_version, models)",
         NULL};
-    expect_problems(dq("{'models': {"
+    expect_problems(dq("{'models': {'_note': 'a comment',"
                        " 'a': {'provider': 1, 'prices': [{'input': -2, 'output': 1}],"
                        "       'tokenzer': 'estimate'},"
                        " 'b': {'provider': 'x'},"
@@ -754,6 +754,31 @@ START_TEST(to_json_round_trip)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- small functions */
+
+START_TEST(cap_names_and_lookup)
+{
+    for (int i = 0; i < TG_CAP_COUNT; i++) {
+        const char *name = tg_cat_cap_name(1u << i);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_uint_eq(tg_cat_cap_parse(name), 1u << i);
+    }
+    ck_assert_str_eq(tg_cat_cap_name(TG_CAP_STRUCTURED), "structured_outputs");
+    ck_assert_ptr_null(tg_cat_cap_name(0));
+    ck_assert_ptr_null(tg_cat_cap_name(TG_CAP_TOOLS | TG_CAP_VISION));
+    ck_assert_ptr_null(tg_cat_cap_name(1u << TG_CAP_COUNT));
+    ck_assert_uint_eq(tg_cat_cap_parse("Tools"), 0);
+    tg_catalog *c = load1(versions_text);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(tg_catalog_at(c, -1));
+    ck_assert_ptr_null(tg_catalog_at(c, 1));
+    ck_assert_ptr_null(tg_catalog_find(c, "M"));
+    ck_assert_ptr_null(tg_catalog_find(c, ""));
+    tg_catalog_free(c);
+    tg_catalog_free(NULL);
+}
+END_TEST
+
 Suite *catalog_suite(void);
 
 Suite *catalog_suite(void)
@@ -773,6 +798,7 @@ Suite *catalog_suite(void)
     tcase_add_test(tc, problem_many_in_one_file);
     tcase_add_test(tc, problem_files);
     tcase_add_test(tc, to_json_round_trip);
+    tcase_add_test(tc, cap_names_and_lookup);
     suite_add_tcase(s, tc);
     return s;
 }
