@@ -28,18 +28,22 @@
  * "sample_spec" and non-object entries.  An entry without an input or output price is
  * kept with that price unknown (the router never routes to an unpriced model).
  *
- * Tokenizers: OpenAI models get their real encoding (o200k_base for the gpt-4o, gpt-4.1,
- * gpt-4.5, gpt-5, o-series and later families, cl100k_base for gpt-4, gpt-3.5 and the
- * text-embedding/davinci/babbage generation).  Every other vendor's tokenizer is not
+ * Tokenizers (when a source does not name one): OpenAI models get their real encoding from
+ * router/bpe's model table (o200k_base for gpt-4o, gpt-4.1, gpt-5*, o1/o3/o4* and the like,
+ * cl100k_base for gpt-4, gpt-3.5 and text-embedding-3*), and o200k_base when the table
+ * does not know the model yet (a newer family).  Every other vendor's tokenizer is not
  * public, so its models get "estimate": the o200k_base count times 1.15
  * (DEFAULT_ESTIMATE_PERMILLE), a safety factor so that a budget check made on the
  * estimate rarely falls short of what the vendor then bills (SPEC: "Where a model's
- * tokenizer is not public the input estimate carries a safety factor"). */
+ * tokenizer is not public the input estimate carries a safety factor").  A catalog may set
+ * its own factor per model (the built-in one uses 1.55 for Claude 4.7 and later, whose
+ * tokenizer counts up to 35% more tokens than the earlier one). */
 #include "policies/catalog.h"
 
 #include "common/buf.h"
 #include "common/jsonchk.h"
 #include "quotas/money.h"
+#include "router/bpe.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -63,13 +67,16 @@
 #define DEC_DIGITS_MAX 40                 /* significant digits kept by the decimal scaler */
 #define EXP_MAX 400                       /* |exponent| the decimal scaler looks at */
 #define HASH_HEX 8                        /* hex digits of the content hash in the label */
-#define NPRICES 6                         /* price fields of one tier */
 #define PRICE_INHERIT (INT64_MIN + 1)     /* while reading: a tier price not given */
 #define BUILTIN_NAME "built-in catalog"
+#define NENDPOINTS 5                      /* TG_CAT_EP_* */
+
+/* The price fields of one tier, in the order of the formats' field tables. */
+enum { P_INPUT, P_CACHED, P_WRITE, P_WRITE_1H, P_OUTPUT, P_REASONING, NPRICES };
 
 __extension__ typedef unsigned __int128 u128;
 
-/* The built-in catalog, embedded at build time (policies/gen_embed.py). */
+/* The built-in catalog, embedded at build time (policies/gen/gen_embed.py). */
 extern const char tg_default_catalog_json[];
 extern const size_t tg_default_catalog_json_len;
 
@@ -86,7 +93,6 @@ static const char *const cap_names[TG_CAP_COUNT] = {
     "structured_outputs", "reasoning", "prompt_caching", "streaming", "web_search",
     "file_input"};
 
-#define NENDPOINTS 5
 static const char *const endpoint_names[NENDPOINTS] = {"chat", "completions", "embeddings",
                                                        "responses", "messages"};
 static const char *const endpoint_paths[NENDPOINTS] = {
@@ -254,6 +260,10 @@ static dec_status number_scaled(double x, int scale, int64_t max, int64_t *out)
     char text[40];
     if (!(x >= 0)) /* negative or NaN */
         return DEC_SYNTAX;
+    if (x == 0) { /* also -0, whose text has a sign */
+        *out = 0;
+        return DEC_OK;
+    }
     shortest_text(x, text, sizeof text);
     return dec_scaled(text, true, scale, max, out);
 }
@@ -383,22 +393,9 @@ static void set_prices_unknown(tg_cat_prices *p, int64_t value)
         *price_slot(p, i) = value;
 }
 
-/* The default tokenizer of a model from its provider and upstream name. */
-static bool openai_cl100k(const char *name)
-{
-    static const char *const o200k[] = {"gpt-4o", "gpt-4.1", "gpt-4.5", "chatgpt-"};
-    static const char *const cl100k[] = {"gpt-4", "gpt-3.5", "text-", "davinci", "babbage"};
-    if (strncmp(name, "ft:", 3) == 0)
-        name += 3;
-    for (size_t i = 0; i < sizeof o200k / sizeof *o200k; i++)
-        if (strncmp(name, o200k[i], strlen(o200k[i])) == 0)
-            return false;
-    for (size_t i = 0; i < sizeof cl100k / sizeof *cl100k; i++)
-        if (strncmp(name, cl100k[i], strlen(cl100k[i])) == 0)
-            return true;
-    return false; /* gpt-5*, o1*, o3*, o4* and what comes next use o200k_base */
-}
-
+/* The default tokenizer of a model from its provider and upstream name: OpenAI's models
+ * their encoding (router/bpe's table; OpenAI models it does not know yet, such as a new
+ * family, o200k_base), every other model the estimate. */
 static void default_tokenizer(tg_cat_model *m)
 {
     if (strcmp(m->provider, "openai") != 0) {
@@ -406,8 +403,8 @@ static void default_tokenizer(tg_cat_model *m)
         m->estimate_permille = DEFAULT_ESTIMATE_PERMILLE;
         return;
     }
-    snprintf(m->tokenizer, sizeof m->tokenizer, "%s",
-             openai_cl100k(m->upstream_model) ? "cl100k_base" : "o200k_base");
+    const char *enc = tg_bpe_name_for_model(m->upstream_model);
+    snprintf(m->tokenizer, sizeof m->tokenizer, "%s", enc ? enc : "o200k_base");
     m->estimate_permille = EXACT_PERMILLE;
 }
 
@@ -526,7 +523,7 @@ static const char *const tier_names[T_COUNT] = {"above_tokens", "input", "cached
 
 typedef struct {
     tg_cat_prices *t;
-    bool has_above;
+    bool has_above; /* given, valid or not */
 } tier_ctx;
 
 static void tier_field(tg_jc *jc, void *ctx, int f, const cJSON *v, const char *path)
@@ -562,14 +559,15 @@ static void read_tiers(tg_jc *jc, tg_cat_version *ver, const cJSON *v, const cha
         }
         tg_cat_prices *t = &ver->tiers[i + 1];
         set_prices_unknown(t, PRICE_INHERIT);
+        t->above_tokens = -1; /* until a valid one is read */
         tier_ctx tc = {t, false};
         tg_jc_walk(jc, c, ipath, &tier_schema, &tc);
         ver->ntiers = i + 2;
         if (cJSON_IsObject(c) && !tc.has_above)
             tg_jc_problem(jc, ipath, "missing field \"above_tokens\"");
-        else if (tc.has_above && t->above_tokens <= ver->tiers[i].above_tokens)
-            tg_jc_problem(jc, ipath, "above_tokens must be greater than the previous "
-                                     "tier's (%lld)", (long long)ver->tiers[i].above_tokens);
+        else if (t->above_tokens >= 0 && t->above_tokens <= ver->tiers[i].above_tokens)
+            tg_jc_problem(jc, ipath, "above_tokens must be greater than in the previous tier "
+                                     "(%lld)", (long long)ver->tiers[i].above_tokens);
     }
 }
 
@@ -584,6 +582,7 @@ static void inherit_tiers(tg_cat_version *ver)
 
 typedef struct {
     tg_cat_version *v;
+    int index;         /* in "prices" */
     bool has[V_COUNT];
 } version_ctx;
 
@@ -596,29 +595,32 @@ static void version_field(tg_jc *jc, void *ctx, int f, const cJSON *v, const cha
     } else if (f == V_TIERS) {
         read_tiers(jc, vc->v, v, path);
     } else if (tg_jc_want_string(jc, v, path)) {
-        if (parse_time(v->valuestring, &vc->v->effective_from))
+        if (parse_time(v->valuestring, &vc->v->effective_from)) {
             snprintf(vc->v->id, sizeof vc->v->id, "%s", v->valuestring);
-        else
-            tg_jc_problem(jc, path, "expected a UTC date \"YYYY-MM-DD\" or date-time "
-                                    "\"YYYY-MM-DDTHH:MM:SSZ\" from 1970 on");
+            return;
+        }
+        tg_jc_problem(jc, path, "expected a UTC date \"YYYY-MM-DD\" or date-time "
+                                "\"YYYY-MM-DDTHH:MM:SSZ\" from 1970 on");
+        vc->v->effective_from = INT64_MIN + vc->index; /* unique: no "same date" too */
     }
 }
 
 static const tg_jc_schema version_schema = {version_names, V_COUNT, NULL, version_field,
                                             true};
 
-static void read_version(tg_jc *jc, tg_cat_version *ver, const cJSON *v, const char *path)
+static void read_version(tg_jc *jc, tg_cat_version *ver, int index, const cJSON *v,
+                         const char *path)
 {
     memset(ver, 0, sizeof *ver);
     set_prices_unknown(&ver->tiers[0], TG_CAT_PRICE_UNKNOWN);
     ver->ntiers = 1;
-    version_ctx vc = {ver, {false}};
+    version_ctx vc = {ver, index, {false}};
     tg_jc_walk(jc, v, path, &version_schema, &vc);
     if (!cJSON_IsObject(v))
         return;
-    if (!vc.has[V_PRICES + 0])
+    if (!vc.has[V_PRICES + P_INPUT])
         tg_jc_problem(jc, path, "missing field \"input\" (null when unknown)");
-    if (!vc.has[V_PRICES + 4])
+    if (!vc.has[V_PRICES + P_OUTPUT])
         tg_jc_problem(jc, path, "missing field \"output\" (null when unknown)");
     inherit_tiers(ver);
 }
@@ -666,7 +668,7 @@ static void read_versions(tg_jc *jc, tg_cat_model *m, const cJSON *v, const char
                           TG_CAT_MAX_VERSIONS);
             return;
         }
-        read_version(jc, &m->versions[i], c, ipath);
+        read_version(jc, &m->versions[i], i, c, ipath);
         m->nversions = i + 1;
     }
 }
@@ -718,7 +720,7 @@ static void get_factor(tg_jc *jc, const cJSON *v, const char *path, int *permill
         *permille = (int)p;
         return;
     }
-    tg_jc_problem(jc, path, "expected a number from %g to %g (the input estimate's factor)",
+    tg_jc_problem(jc, path, "expected a number from %g to %g (the factor on input estimates)",
                   ESTIMATE_PERMILLE_MIN / 1000.0, ESTIMATE_PERMILLE_MAX / 1000.0);
 }
 
@@ -815,10 +817,12 @@ static void read_models(builder *b, tg_jc *jc, const cJSON *v, const char *path)
     if (!tg_jc_want_object(jc, v, path))
         return;
     int i = 0;
-    for (const cJSON *c = v->child; c; c = c->next, i++) {
+    for (const cJSON *c = v->child; c; c = c->next) {
+        if (c->string[0] == '_')
+            continue; /* a comment */
         char cpath[TG_JC_PATH_MAX];
         tg_jc_path_key(cpath, sizeof cpath, path, c->string);
-        if (i == TG_CAT_MAX_MODELS) {
+        if (i++ == TG_CAT_MAX_MODELS) {
             tg_jc_problem(jc, path, "too many models (at most %d)", TG_CAT_MAX_MODELS);
             return;
         }
@@ -1137,7 +1141,8 @@ static int entry_cmp(const void *a, const void *b)
 /* A name defined twice by one source (entries [start, n)) is a problem. */
 static void check_duplicates(builder *b, tg_jc *jc, int start, const char *parent)
 {
-    qsort(b->e + start, (size_t)(b->n - start), sizeof *b->e, entry_cmp);
+    if (b->n - start > 1) /* b->e may still be NULL */
+        qsort(b->e + start, (size_t)(b->n - start), sizeof *b->e, entry_cmp);
     for (int i = start + 1; i < b->n; i++) {
         if (strcmp(b->e[i].m.name, b->e[i - 1].m.name) != 0)
             continue;
@@ -1182,7 +1187,7 @@ static void read_root(builder *b, tg_jc *jc, const cJSON *root)
         return;
     }
     tg_jc_problem(jc, "$", "not a model catalog: expected an object with \"models\" "
-                           "(tollgate's format) or LiteLLM's entries (litellm_provider, "
+                           "(the tollgate format) or LiteLLM pricing entries (litellm_provider, "
                            "input_cost_per_token, ...)");
 }
 
@@ -1267,7 +1272,8 @@ static tg_catalog *finish(builder *b)
 {
     tg_jc jc;
     source_begin(b, &jc, "catalog");
-    qsort(b->e, (size_t)b->n, sizeof *b->e, entry_cmp);
+    if (b->n > 1)
+        qsort(b->e, (size_t)b->n, sizeof *b->e, entry_cmp);
     int n = 0;
     for (int i = 0; i < b->n; i++)
         if (i + 1 == b->n || strcmp(b->e[i].m.name, b->e[i + 1].m.name) != 0)
@@ -1307,7 +1313,8 @@ tg_catalog *tg_catalog_load_texts(const char *const *texts, const size_t *lens,
         c = finish(&b);
     }
     builder_free(&b);
-    *nprobs = b.nprobs;
+    if (nprobs)
+        *nprobs = b.nprobs;
     return c;
 }
 
@@ -1333,11 +1340,25 @@ tg_catalog *tg_catalog_load(const char *const *files, int nfiles, tg_cat_problem
         c = finish(&b);
     }
     builder_free(&b);
-    *nprobs = b.nprobs;
+    if (nprobs)
+        *nprobs = b.nprobs;
     return c;
 }
 
 /* ---------------------------------------------------------------- to JSON */
+
+/* Drops trailing zeros of a decimal fraction, and a bare point: "2.50" -> "2.5",
+ * "2.000" -> "2". */
+static void trim_decimal(char *text)
+{
+    size_t n = strlen(text);
+    if (!strchr(text, '.'))
+        return;
+    while (text[n - 1] == '0')
+        text[--n] = '\0';
+    if (text[n - 1] == '.')
+        text[--n] = '\0';
+}
 
 /* A price as a JSON number when one reads back exactly, else as a decimal string. */
 static cJSON *price_json(int64_t nano)
@@ -1347,6 +1368,7 @@ static cJSON *price_json(int64_t nano)
     if (nano == TG_CAT_PRICE_UNKNOWN)
         return cJSON_CreateNull();
     tg_money_format(nano, text, sizeof text);
+    trim_decimal(text);
     if (number_scaled(strtod(text, NULL), TOLLGATE_SCALE, PRICE_MAX_NANO, &back) == DEC_OK &&
         back == nano)
         return cJSON_CreateRaw(text);
@@ -1392,7 +1414,7 @@ static bool prices_into(cJSON *o, const tg_cat_prices *t, bool base)
     bool ok = base || add(o, "above_tokens", cJSON_CreateNumber((double)t->above_tokens));
     for (int k = 0; ok && k < NPRICES; k++) {
         int64_t p = *price_slot((tg_cat_prices *)t, k);
-        bool required = !base || k == 0 || k == 4; /* input and output */
+        bool required = !base || k == P_INPUT || k == P_OUTPUT;
         if (required || p != TG_CAT_PRICE_UNKNOWN)
             ok = add(o, price_names[k], price_json(p));
     }
@@ -1419,11 +1441,8 @@ static cJSON *version_json(const tg_cat_version *v)
 static cJSON *factor_json(int permille)
 {
     char text[32];
-    int n = snprintf(text, sizeof text, "%d.%03d", permille / 1000, permille % 1000);
-    while (n > 0 && text[n - 1] == '0')
-        text[--n] = '\0';
-    if (n > 0 && text[n - 1] == '.')
-        text[--n] = '\0';
+    snprintf(text, sizeof text, "%d.%03d", permille / 1000, permille % 1000);
+    trim_decimal(text);
     return cJSON_CreateRaw(text);
 }
 

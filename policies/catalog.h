@@ -23,6 +23,14 @@
  *                 "cache_write_1h": null, "output": 0.6, "reasoning": null (= output),
  *                 "tiers": [{"above_tokens": 200000, "input": ..., "output": ..., ...}]} ] }
  * A price change is a new element of "prices" with a later effective_from, never an edit.
+ * Required: "provider" and "prices"; in each price version "input" and "output" (null when
+ * unknown).  Defaults: upstream_model = the name; tokenizer from the provider and name
+ * (OpenAI's encoding for OpenAI models, else "estimate"); estimate_factor 1.15 for
+ * "estimate", else 1; endpoints ["chat"]; other prices unknown; effective_from absent =
+ * since always (version id "").  In a tier, a price left out is the base price, null is
+ * unknown; above_tokens ascending.  Limits: prices <= 1000000 USD per million tokens,
+ * token counts <= 1e9, estimate_factor 0.5-4.  Unknown fields are problems, except names
+ * starting with '_' (comments: "_comment", "_sources") in any object of the format.
  *
  * A loaded catalog is immutable: all threads read it without locks; reloads build a new
  * one (the router swaps snapshots).  Money is integer nano-dollars throughout. */
@@ -103,7 +111,7 @@ typedef struct {
 /* Loads the built-in catalog, then `files[0..nfiles)` in order.  Every problem is stored
  * in probs[0..maxprobs) and counted; loading goes on after a problem so all are reported.
  * Returns the catalog (caller frees with tg_catalog_free) when there were no problems,
- * else NULL; *nprobs gets the count. */
+ * else NULL; *nprobs (when nprobs is not NULL) gets the count, which may exceed maxprobs. */
 tg_catalog *tg_catalog_load(const char *const *files, int nfiles, tg_cat_problem *probs,
                             int maxprobs, int *nprobs);
 
@@ -115,8 +123,9 @@ tg_catalog *tg_catalog_load_texts(const char *const *texts, const size_t *lens,
 
 void tg_catalog_free(tg_catalog *c);
 
-/* The catalog's version label: the sources' catalog_version values joined, or a short
- * content hash ("sha256:1a2b3c4d") when none is given. */
+/* The catalog's version label: the sources' catalog_version values joined with "+" when
+ * every source (the built-in one too) has one, else a short content hash of all source
+ * texts ("sha256:1a2b3c4d").  Owned by the catalog. */
 const char *tg_catalog_version(const tg_catalog *c);
 
 /* Number of models, and model i (0 <= i < count), in name order. */
@@ -133,7 +142,8 @@ const tg_cat_version *tg_cat_version_at(const tg_cat_model *m, int64_t ts);
 const tg_cat_prices *tg_cat_tier(const tg_cat_version *v, int64_t input_tokens);
 
 /* Cost in nano-dollars of `tokens` at `nano_per_million`, rounded half up; exact integer
- * arithmetic (128-bit intermediate).  Returns TG_CAT_PRICE_UNKNOWN if the price is. */
+ * arithmetic (128-bit intermediate).  Returns TG_CAT_PRICE_UNKNOWN if the price is, 0 when
+ * tokens or the price are <= 0, and INT64_MAX when the cost does not fit (never wraps). */
 int64_t tg_cat_cost(int64_t tokens, int64_t nano_per_million);
 
 /* Capability bit <-> name ("tools", "vision", ...); NULL / 0 when unknown. */
@@ -141,7 +151,8 @@ const char *tg_cat_cap_name(uint32_t bit);
 uint32_t tg_cat_cap_parse(const char *name);
 
 /* Serialises the catalog as tollgate's own format (the admin API's read), into a malloc'd
- * NUL-terminated string; NULL on out of memory. */
+ * NUL-terminated string (free with free()); NULL on out of memory.  Loading it back (without
+ * the built-in catalog) gives the same models and version label. */
 char *tg_catalog_to_json(const tg_catalog *c);
 
 #endif

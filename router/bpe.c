@@ -773,7 +773,7 @@ static int family(const char *model, const char *prefix)
     return model[n] == '\0' || strchr("-:_.@", model[n]) != NULL;
 }
 
-const tg_bpe *tg_bpe_for_model(const char *model)
+const char *tg_bpe_name_for_model(const char *model)
 {
     static const char *const o200k[] = {
         "gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "o4-mini", "chatgpt-4o",
@@ -790,11 +790,16 @@ const tg_bpe *tg_bpe_for_model(const char *model)
         model += 3;
     for (size_t i = 0; i < sizeof o200k / sizeof *o200k; i++)
         if (family(model, o200k[i]))
-            return tg_bpe_get(TG_BPE_O200K);
+            return "o200k_base";
     for (size_t i = 0; i < sizeof cl100k / sizeof *cl100k; i++)
         if (family(model, cl100k[i]))
-            return tg_bpe_get(TG_BPE_CL100K);
+            return "cl100k_base";
     return NULL;
+}
+
+const tg_bpe *tg_bpe_for_model(const char *model)
+{
+    return tg_bpe_by_name(tg_bpe_name_for_model(model));
 }
 
 const char *tg_bpe_name(const tg_bpe *bpe) { return bpe->name; }

@@ -42,6 +42,10 @@ const tg_bpe *tg_bpe_by_name(const char *name);
  * NULL when the model is not an OpenAI model this table knows. */
 const tg_bpe *tg_bpe_for_model(const char *model);
 
+/* The name of that encoding ("o200k_base", "cl100k_base") or NULL, as tg_bpe_for_model
+ * decides but without loading the vocabulary (for the model catalog). */
+const char *tg_bpe_name_for_model(const char *model);
+
 /* "cl100k_base" or "o200k_base". */
 const char *tg_bpe_name(const tg_bpe *bpe);
 

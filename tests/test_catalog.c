@@ -117,6 +117,22 @@ START_TEST(builtin_loads_clean)
     ck_assert_uint_eq(e->endpoints, TG_CAT_EP_EMBEDDINGS);
     ck_assert_str_eq(e->tokenizer, "cl100k_base");
     ck_assert_int_eq(base(e)->input, 20000000); /* 0.02 USD per million */
+    /* long-context tiers, price versions and factors of the built-in catalog */
+    const tg_cat_model *astra = tg_catalog_find(c, "gpt-6.2-astra");
+    ck_assert_ptr_nonnull(astra);
+    const tg_cat_version *av = tg_cat_version_at(astra, 1800000000);
+    ck_assert_int_eq(tg_cat_tier(av, 272000)->input, 8 * NANO);
+    ck_assert_int_eq(tg_cat_tier(av, 272001)->input, 16 * NANO);
+    ck_assert_int_eq(tg_cat_tier(av, 272001)->output, 60 * NANO);
+    ck_assert_str_eq(astra->tokenizer, "o200k_base"); /* a family router/bpe does not know */
+    const tg_cat_model *s55 = tg_catalog_find(c, "claude-sonnet-5-5");
+    ck_assert_int_eq(tg_cat_version_at(s55, 1791158400)->tiers[0].cached_input, 200000000);
+    ck_assert_int_eq(tg_cat_version_at(s55, 1791331200)->tiers[0].cached_input, 100000000);
+    ck_assert_int_eq(s55->estimate_permille, 1550);
+    const tg_cat_model *h55 = tg_catalog_find(c, "claude-haiku-5-5");
+    const tg_cat_version *hv = tg_cat_version_at(h55, INT64_MAX);
+    ck_assert_int_eq(tg_cat_tier(hv, 100001)->cache_write_1h, NANO);
+    ck_assert_int_eq(tg_cat_tier(hv, 100000)->cache_write_1h, 200000000);
     const tg_cat_model *h = tg_catalog_find(c, "claude-haiku-4-5");
     ck_assert_ptr_nonnull(h);
     ck_assert_str_eq(h->tokenizer, "estimate");
@@ -465,12 +481,301 @@ END_TEST
 
 /* ---------------------------------------------------------------- problems */
 
-START_TEST(problem_simple)
+/* `text` with every ' made a " (keeps the JSON below readable), in one of two static
+ * buffers used in turn. */
+static const char *dq(const char *text)
 {
-    expect_problem("{\"models\": {\"m\": {\"provider\": \"openai\", \"prices\": [{\"input\":"
-                   " -1, \"output\": 1}]}}}",
-                   "a.json: $.models.m.prices[0].input: must be a non-negative number or "
-                   "decimal string (USD per million tokens), or null");
+    static char bufs[2][4096];
+    static int turn;
+    char *buf = bufs[turn ^= 1];
+    size_t n = strlen(text);
+    ck_assert_uint_lt(n, sizeof bufs[0]);
+    for (size_t i = 0; i <= n; i++)
+        buf[i] = text[i] == '\'' ? '"' : text[i];
+    return buf;
+}
+
+/* A valid model "m" with `extra` fields added, and a valid price version with more. */
+#define MODEL_WITH "{'models': {'m': {'provider': 'openai', 'prices': [{'input': 1, " \
+                   "'output': 1}], %s}}}"
+#define PRICE_WITH "{'models': {'m': {'provider': 'openai', 'prices': [{'input': 1, " \
+                   "'output': 1, %s}]}}}"
+
+typedef struct {
+    const char *form, *arg; /* the text: form with arg put in (arg NULL: form alone) */
+    const char *problem;    /* the one problem it must give, after "a.json: " */
+} problem_case;
+
+static const problem_case problem_cases[] = {
+    /* the file as a whole */
+    {"{'models': {}", NULL, "line 1, column 14: invalid JSON: unexpected end of file"},
+    {"[1, 2]", NULL, "$: not a model catalog: expected an object with 'models' (the "
+                     "tollgate format) or LiteLLM pricing entries (litellm_provider, "
+                     "input_cost_per_token, ...)"},
+    {"{'gpt': {'price': 1}}", NULL, "$: not a model catalog: expected an object with "
+     "'models' (the tollgate format) or LiteLLM pricing entries (litellm_provider, "
+     "input_cost_per_token, ...)"},
+    {"{'models': {}, 'catalog_verison': 'x'}", NULL,
+     "$.catalog_verison: unknown field (did you mean 'catalog_version'?)"},
+    {"{'models': {}, 'catalog_version': 7}", NULL,
+     "$.catalog_version: expected a string, got a number"},
+    {"{'models': []}", NULL, "$.models: expected an object, got an array"},
+    {"{'models': {'m': 5}}", NULL, "$.models.m: expected an object, got a number"},
+    {"{'models': {'bad name': {'provider': 'x', 'prices': [{'input': 1, 'output': 1}]}}}",
+     NULL, "$.models['bad name']: model names are 1-95 printable ASCII characters without "
+           "spaces"},
+    {"{'models': {'m': {'provider': 'x', 'prices': [{'input': 1, 'output': 1}]},"
+     " 'm': {'provider': 'y', 'prices': [{'input': 1, 'output': 1}]}}}",
+     NULL, "$.models.m: model defined twice in this file (each name may appear once)"},
+    /* a model's fields */
+    {MODEL_WITH, "'provder': 'x'", "$.models.m.provder: unknown field (did you mean "
+                                   "'provider'?)"},
+    {MODEL_WITH, "'colour': 'x'", "$.models.m.colour: unknown field (known: provider, "
+     "upstream_model, tokenizer, estimate_factor, endpoints, context_window, max_output, "
+     "capabilities, tier, prices)"},
+    {MODEL_WITH, "'tier': 'fast', 'tier': 'smart'",
+     "$.models.m.tier: duplicate field (each field may appear once)"},
+    {"{'models': {'m': {'prices': [{'input': 1, 'output': 1}]}}}", NULL,
+     "$.models.m: missing field 'provider'"},
+    {"{'models': {'m': {'provider': 'openai'}}}", NULL,
+     "$.models.m: missing field 'prices' (at least one price version)"},
+    {"{'models': {'m': {'provider': 'open ai', 'prices': [{'input': 1, 'output': 1}]}}}",
+     NULL, "$.models.m.provider: expected 1-95 characters from A-Z a-z 0-9 _ . -"},
+    {MODEL_WITH, "'upstream_model': ''",
+     "$.models.m.upstream_model: expected 1-95 printable ASCII characters, no spaces"},
+    {MODEL_WITH, "'tokenizer': 'p50k_base'",
+     "$.models.m.tokenizer: expected 'o200k_base', 'cl100k_base' or 'estimate'"},
+    {MODEL_WITH, "'estimate_factor': 0.2",
+     "$.models.m.estimate_factor: expected a number from 0.5 to 4 (the factor on input "
+     "estimates)"},
+    {MODEL_WITH, "'endpoints': ['chat', 'chatt']",
+     "$.models.m.endpoints[1]: unknown name 'chatt' (known: chat, completions, embeddings, "
+     "responses, messages)"},
+    {MODEL_WITH, "'capabilities': 'tools'",
+     "$.models.m.capabilities: expected an array of strings, got a string"},
+    {MODEL_WITH, "'capabilities': [1]",
+     "$.models.m.capabilities[0]: expected a string, got a number"},
+    {MODEL_WITH, "'context_window': -1",
+     "$.models.m.context_window: expected an integer from 0 to 1000000000, got -1"},
+    {MODEL_WITH, "'max_output': 1.5",
+     "$.models.m.max_output: expected an integer from 0 to 1000000000, got 1.5"},
+    {MODEL_WITH, "'tier': ''",
+     "$.models.m.tier: expected 1-95 characters from A-Z a-z 0-9 _ . -"},
+    /* price versions */
+    {"{'models': {'m': {'provider': 'x', 'prices': []}}}", NULL,
+     "$.models.m.prices: expected a non-empty array of price versions, got an empty array"},
+    {"{'models': {'m': {'provider': 'x', 'prices': [7]}}}", NULL,
+     "$.models.m.prices[0]: expected an object, got a number"},
+    {"{'models': {'m': {'provider': 'x', 'prices': [{'input': 1}]}}}", NULL,
+     "$.models.m.prices[0]: missing field 'output' (null when unknown)"},
+    {"{'models': {'m': {'provider': 'x', 'prices': [{'output': 1}]}}}", NULL,
+     "$.models.m.prices[0]: missing field 'input' (null when unknown)"},
+    {PRICE_WITH, "'cached_input': -0.5", "$.models.m.prices[0].cached_input: must be a "
+     "non-negative number or decimal string (USD per million tokens), or null"},
+    {PRICE_WITH, "'cache_write': '1.2.3'", "$.models.m.prices[0].cache_write: must be a "
+     "non-negative number or decimal string (USD per million tokens), or null"},
+    {PRICE_WITH, "'cache_write_1h': '1e3'", "$.models.m.prices[0].cache_write_1h: must be a "
+     "non-negative number or decimal string (USD per million tokens), or null"},
+    {PRICE_WITH, "'reasoning': true", "$.models.m.prices[0].reasoning: must be a "
+     "non-negative number or decimal string (USD per million tokens), or null"},
+    {PRICE_WITH, "'reasoning': 1000000.01",
+     "$.models.m.prices[0].reasoning: must be at most 1000000 (USD per million tokens)"},
+    {PRICE_WITH, "'effective_from': '2025-02-30'",
+     "$.models.m.prices[0].effective_from: expected a UTC date 'YYYY-MM-DD' or date-time "
+     "'YYYY-MM-DDTHH:MM:SSZ' from 1970 on"},
+    {PRICE_WITH, "'effective_from': '2025-01-01T24:00:00Z'",
+     "$.models.m.prices[0].effective_from: expected a UTC date 'YYYY-MM-DD' or date-time "
+     "'YYYY-MM-DDTHH:MM:SSZ' from 1970 on"},
+    {PRICE_WITH, "'effective_from': '1969-12-31'",
+     "$.models.m.prices[0].effective_from: expected a UTC date 'YYYY-MM-DD' or date-time "
+     "'YYYY-MM-DDTHH:MM:SSZ' from 1970 on"},
+    {PRICE_WITH, "'efective_from': '2025-01-01'",
+     "$.models.m.prices[0].efective_from: unknown field (did you mean 'effective_from'?)"},
+    {"{'models': {'m': {'provider': 'x', 'prices': [{'effective_from': '2025-01-01', "
+     "'input': 1, 'output': 1}, {'effective_from': '2024-01-01', 'input': 1, 'output': 1}, "
+     "{'effective_from': '2025-01-01T00:00:00Z', 'input': 2, 'output': 2}]}}}", NULL,
+     "$.models.m.prices[2]: same effective_from as prices[0] (each price version needs its "
+     "own date)"},
+    {PRICE_WITH, "'tiers': {}",
+     "$.models.m.prices[0].tiers: expected an array of tiers, got an object"},
+    {PRICE_WITH, "'tiers': [{'input': 2}]",
+     "$.models.m.prices[0].tiers[0]: missing field 'above_tokens'"},
+    {PRICE_WITH, "'tiers': [{'above_tokens': 0}]",
+     "$.models.m.prices[0].tiers[0].above_tokens: expected an integer from 1 to 1000000000, "
+     "got 0"},
+    {PRICE_WITH, "'tiers': [{'above_tokens': 500}, {'above_tokens': 500}]",
+     "$.models.m.prices[0].tiers[1]: above_tokens must be greater than in the previous tier "
+     "(500)"},
+    {PRICE_WITH, "'tiers': [{'above_tokens': 1}, {'above_tokens': 2}, {'above_tokens': 3}, "
+     "{'above_tokens': 4}]",
+     "$.models.m.prices[0].tiers[3]: too many tiers (at most 3 after the base prices)"},
+    {PRICE_WITH, "'tiers': [{'above_tokens': 1, 'output': -1}]",
+     "$.models.m.prices[0].tiers[0].output: must be a non-negative number or decimal string "
+     "(USD per million tokens), or null"},
+    /* LiteLLM's format */
+    {"{'m': {'litellm_provider': 'openai', 'input_cost_per_token': -1e-06}}", NULL,
+     "$.m.input_cost_per_token: must be a non-negative number (USD per token)"},
+    {"{'m': {'litellm_provider': 'openai', 'input_cost_per_token': '1e-06'}}", NULL,
+     "$.m.input_cost_per_token: must be a non-negative number (USD per token)"},
+    {"{'m': {'litellm_provider': 'openai', 'output_cost_per_token_above_200k_tokens': 2}}",
+     NULL, "$.m.output_cost_per_token_above_200k_tokens: must be at most 1 (USD per token)"},
+    {"{'m': {'input_cost_per_token': 1e-06}}", NULL, "$.m: missing field 'litellm_provider'"},
+    {"{'m': {'litellm_provider': 'open ai', 'input_cost_per_token': 1e-06}}", NULL,
+     "$.m.litellm_provider: expected 1-95 characters from A-Z a-z 0-9 _ . -"},
+    {"{'m': {'litellm_provider': 'openai', 'mode': 1}}", NULL,
+     "$.m.mode: expected a string, got a number"},
+    {"{'m': {'litellm_provider': 'openai', 'supports_vision': 'yes'}}", NULL,
+     "$.m.supports_vision: expected a boolean, got a string"},
+    {"{'m': {'litellm_provider': 'openai', 'max_input_tokens': 12.5}}", NULL,
+     "$.m.max_input_tokens: expected an integer from 0 to 1000000000, got 12.5"},
+    {"{'m': {'litellm_provider': 'openai', 'supported_endpoints': '/v1/chat/completions'}}",
+     NULL, "$.m.supported_endpoints: expected an array of strings, got a string"},
+    {"{'m': {'litellm_provider': 'openai', 'input_cost_per_token': 1e-06, "
+     "'input_cost_per_token': 2e-06}}", NULL,
+     "$.m.input_cost_per_token: duplicate field (each field may appear once)"},
+    {"{'m': {'litellm_provider': 'openai', 'input_cost_per_token_above_1k_tokens': 1e-06, "
+     "'input_cost_per_token_above_2k_tokens': 1e-06, 'input_cost_per_token_above_3k_tokens':"
+     " 1e-06, 'input_cost_per_token_above_4k_tokens': 1e-06}}", NULL,
+     "$.m.input_cost_per_token_above_4k_tokens: too many long-context tiers (at most 3)"},
+};
+
+START_TEST(problem_each_kind)
+{
+    const problem_case *pc = &problem_cases[_i];
+    char text[2048], want[1024];
+    snprintf(text, sizeof text, pc->form, pc->arg ? pc->arg : "");
+    snprintf(want, sizeof want, "a.json: %s", pc->problem);
+    expect_problem(dq(text), dq(want));
+}
+END_TEST
+
+START_TEST(problem_many_in_one_file)
+{
+    const char *const want[] = {
+        "a.json: $.models.a.provider: expected a string, got a number",
+        "a.json: $.models.a.prices[0].input: must be a non-negative number or decimal "
+        "string (USD per million tokens), or null",
+        "a.json: $.models.a.tokenzer: unknown field (did you mean \"tokenizer\"?)",
+        "a.json: $.models.b: missing field \"prices\" (at least one price version)",
+        "a.json: $.models[\"c d\"]: model names are 1-95 printable ASCII characters without "
+        "spaces",
+        "a.json: $.models[\"c d\"].prices[1].effective_from: expected a UTC date "
+        "\"YYYY-MM-DD\" or date-time \"YYYY-MM-DDTHH:MM:SSZ\" from 1970 on",
+        "a.json: $.models[\"c d\"].prices[1]: missing field \"output\" (null when unknown)",
+        "a.json: $.extra: unknown field (known: catalog_version, models)",
+        NULL};
+    expect_problems(dq("{'models': {'_note': 'a comment',"
+                       " 'a': {'provider': 1, 'prices': [{'input': -2, 'output': 1}],"
+                       "       'tokenzer': 'estimate'},"
+                       " 'b': {'provider': 'x'},"
+                       " 'c d': {'provider': 'x', 'prices': [{'input': 1, 'output': 1},"
+                       "        {'effective_from': 'soon', 'input': 1}]}},"
+                       " '_comment': 'comments are fine', 'extra': 1}"),
+                    want);
+    /* more problems than room: all counted, the first ones kept */
+    tg_cat_problem two[2];
+    const char *text = dq("{'models': {'a': {}, 'b': {}, 'c': {}}}");
+    size_t len = strlen(text);
+    const char *name = "x.json";
+    int n = 0;
+    ck_assert_ptr_null(tg_catalog_load_texts(&text, &len, &name, 1, false, two, 2, &n));
+    ck_assert_int_eq(n, 6);
+    ck_assert_str_eq(two[1].text, "x.json: $.models.a: missing field \"prices\" (at least one "
+                                  "price version)");
+}
+END_TEST
+
+START_TEST(problem_files)
+{
+    const char *files[] = {"/nonexistent/cat.json", fixture("model_prices.json")};
+    tg_catalog *c = tg_catalog_load(files, 2, probs, MAXP, &nprobs);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(nprobs, 1);
+    ck_assert_str_eq(probs[0].text, "/nonexistent/cat.json: cannot open: No such file or "
+                                    "directory");
+    /* an in-memory text need not be NUL-terminated, and may not hold a NUL */
+    const char *text = "{\"models\": {}}\0garbage";
+    size_t len = 23;
+    c = tg_catalog_load_texts(&text, &len, NULL, 1, false, probs, MAXP, &nprobs);
+    ck_assert_ptr_null(c);
+    ck_assert_str_eq(probs[0].text, "text: not a text file (contains a NUL byte)");
+    len = 14;
+    c = tg_catalog_load_texts(&text, &len, NULL, 1, false, probs, MAXP, &nprobs);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(tg_catalog_count(c), 0);
+    tg_catalog_free(c);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- to_json */
+
+/* Loads c's JSON back (no builtin) and checks it gives the same models and label. */
+static void assert_round_trip(const tg_catalog *c)
+{
+    char *json = tg_catalog_to_json(c);
+    ck_assert_ptr_nonnull(json);
+    tg_catalog *back = load1(json);
+    print_problems();
+    ck_assert_ptr_nonnull(back);
+    ck_assert_int_eq(tg_catalog_count(back), tg_catalog_count(c));
+    ck_assert_str_eq(tg_catalog_version(back), tg_catalog_version(c));
+    for (int i = 0; i < tg_catalog_count(c); i++)
+        ck_assert_msg(memcmp(tg_catalog_at(c, i), tg_catalog_at(back, i),
+                             sizeof(tg_cat_model)) == 0,
+                      "%s differs after the round trip", tg_catalog_at(c, i)->name);
+    char *again = tg_catalog_to_json(back);
+    ck_assert_str_eq(again, json);
+    free(again);
+    free(json);
+    tg_catalog_free(back);
+}
+
+START_TEST(to_json_round_trip)
+{
+    const char *odd =
+        "{\"models\": {\"odd\": {\"provider\": \"p\", \"upstream_model\": \"x/y\","
+        " \"tokenizer\": \"cl100k_base\", \"estimate_factor\": 1.234, \"endpoints\": [],"
+        " \"capabilities\": [\"file_input\", \"tools\"], \"tier\": \"t\", \"prices\": ["
+        "  {\"input\": \"999999.999999999\", \"output\": \"0.000000001\","
+        "   \"reasoning\": \"123456.123456789\", \"cache_write_1h\": 0},"
+        "  {\"effective_from\": \"2030-01-01T00:00:01Z\", \"input\": null, \"output\": null,"
+        "   \"tiers\": [{\"above_tokens\": 5, \"input\": 2}]}]}}}";
+    tg_catalog *c = load3(true, odd, versions_text, NULL);
+    print_problems();
+    ck_assert_ptr_nonnull(c);
+    assert_round_trip(c);
+    tg_catalog_free(c);
+
+    const char *files[] = {fixture("model_prices.json")};
+    c = tg_catalog_load(files, 1, probs, MAXP, &nprobs);
+    ck_assert_ptr_nonnull(c);
+    assert_round_trip(c);
+    tg_catalog_free(c);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- small functions */
+
+START_TEST(cap_names_and_lookup)
+{
+    for (int i = 0; i < TG_CAP_COUNT; i++) {
+        const char *name = tg_cat_cap_name(1u << i);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_uint_eq(tg_cat_cap_parse(name), 1u << i);
+    }
+    ck_assert_str_eq(tg_cat_cap_name(TG_CAP_STRUCTURED), "structured_outputs");
+    ck_assert_ptr_null(tg_cat_cap_name(0));
+    ck_assert_ptr_null(tg_cat_cap_name(TG_CAP_TOOLS | TG_CAP_VISION));
+    ck_assert_ptr_null(tg_cat_cap_name(1u << TG_CAP_COUNT));
+    ck_assert_uint_eq(tg_cat_cap_parse("Tools"), 0);
+    tg_catalog *c = load1(versions_text);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(tg_catalog_at(c, -1));
+    ck_assert_ptr_null(tg_catalog_at(c, 1));
+    ck_assert_ptr_null(tg_catalog_find(c, "M"));
+    ck_assert_ptr_null(tg_catalog_find(c, ""));
+    tg_catalog_free(c);
+    tg_catalog_free(NULL);
 }
 END_TEST
 
@@ -488,7 +793,12 @@ Suite *catalog_suite(void)
     tcase_add_test(tc, cost_rounding_and_saturation);
     tcase_add_test(tc, version_selection);
     tcase_add_test(tc, override_precedence);
-    tcase_add_test(tc, problem_simple);
+    tcase_add_loop_test(tc, problem_each_kind, 0,
+                        (int)(sizeof problem_cases / sizeof *problem_cases));
+    tcase_add_test(tc, problem_many_in_one_file);
+    tcase_add_test(tc, problem_files);
+    tcase_add_test(tc, to_json_round_trip);
+    tcase_add_test(tc, cap_names_and_lookup);
     suite_add_tcase(s, tc);
     return s;
 }
