@@ -84,12 +84,15 @@ const char *tg_jc_type_name(const cJSON *v)
 
 /* ---------------------------------------------------------------- JSON paths */
 
+/* A name written after a '.': letters, digits, '_', '-' and '$' (the policy's operators,
+ * "$in", "$and"), not starting with a digit or '-'. */
 static bool plain_key(const char *k)
 {
-    if (!*k || strlen(k) > TG_JC_SHOWN_MAX || !(isalpha((unsigned char)*k) || *k == '_'))
+    if (!*k || strlen(k) > TG_JC_SHOWN_MAX || !(isalpha((unsigned char)*k) || *k == '_' ||
+                                                 *k == '$'))
         return false;
     for (; *k; k++)
-        if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-')
+        if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-' && *k != '$')
             return false;
     return true;
 }
