@@ -4,19 +4,31 @@
 #include "admin.h"
 
 #include "common/buf.h"
+#include "policies/catalog.h"
+#include "policies/policy.h"
 #include "proxy/metrics.h"
+#include "proxy/routing.h"
 #include "proxy/server.h"
+#include "router/route.h"
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define TG_ADMIN_MAX_RESPONSE ((size_t)16 << 20)
+#define TG_ADMIN_MAX_BODY ((size_t)32 << 20) /* a catalog or policy sent to replace */
+
+/* One admin request: its body, bounded. */
+typedef struct {
+    tg_buf body;
+    bool too_big;
+} admin_req;
 
 static struct MHD_Daemon *daemon_;
 static const tg_config *config_;
@@ -103,16 +115,103 @@ static cJSON *config_json(const tg_config *c)
     return o;
 }
 
+static enum MHD_Result reply_json(struct MHD_Connection *con, unsigned status, cJSON *j)
+{
+    char *s = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    enum MHD_Result ret = s ? reply(con, status, "application/json", s, strlen(s))
+                            : reply_error(con, 500, "server_error", "out of memory");
+    cJSON_free(s);
+    return ret;
+}
+
+/* The outcome of a validate / replace / reload: 200 with the running versions, or 422 with
+ * every problem. */
+static enum MHD_Result reply_routing(struct MHD_Connection *con, int rc,
+                                    const tg_routing_problems *p, bool validate_only)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", rc == 0);
+    cJSON_AddBoolToObject(o, "validate_only", validate_only);
+    if (rc != 0) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "problems");
+        for (int i = 0; arr && i < p->n && i < TG_ROUTING_MAX_PROBLEMS; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(p->lines[i]));
+        cJSON_AddNumberToObject(o, "problem_count", p->n);
+        return reply_json(con, 422, o);
+    }
+    tg_route_snapshot *s = tg_route_acquire();
+    if (s) {
+        cJSON_AddStringToObject(o, "policy_version", tg_policy_version(s->policy));
+        cJSON_AddStringToObject(o, "catalog_version", tg_catalog_version(s->catalog));
+        cJSON_AddNumberToObject(o, "models", tg_catalog_count(s->catalog));
+    }
+    tg_route_release(s);
+    return reply_json(con, 200, o);
+}
+
+static bool query_flag(struct MHD_Connection *con, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, name);
+    return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || !*v);
+}
+
+/* GET/POST/PUT /policy, /catalog, POST /reload. */
+static enum MHD_Result on_routing(struct MHD_Connection *con, const char *url,
+                                  const char *method, admin_req *ar)
+{
+    bool get = strcmp(method, "GET") == 0;
+    bool put = strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0;
+    bool validate = query_flag(con, "validate_only");
+    tg_routing_problems *p = calloc(1, sizeof *p);
+    enum MHD_Result ret;
+    if (!p)
+        return reply_error(con, 500, "server_error", "out of memory");
+    if (strcmp(url, "/reload") == 0 && put) {
+        ret = reply_routing(con, tg_routing_reload(p), p, false);
+    } else if (get) {
+        tg_route_snapshot *s = tg_route_acquire();
+        size_t len = 0;
+        const char *ptext = s ? tg_policy_text(s->policy, &len) : NULL;
+        char *ctext = s && url[1] == 'c' ? tg_catalog_to_json(s->catalog) : NULL;
+        ret = !s ? reply_error(con, 503, "server_error", "no routing loaded")
+              : url[1] == 'p' ? reply(con, 200, "application/json", ptext, len)
+              : ctext ? reply(con, 200, "application/json", ctext, strlen(ctext))
+                      : reply_error(con, 500, "server_error", "out of memory");
+        free(ctext);
+        tg_route_release(s);
+    } else if (put && ar->too_big) {
+        ret = reply_error(con, 413, "invalid_request_error", "The body is too large.");
+    } else if (put) {
+        const char *text = ar->body.p ? ar->body.p : "";
+        int rc = url[1] == 'p'
+            ? tg_routing_replace_policy(text, ar->body.len, validate, p)
+            : tg_routing_replace_catalog(text, ar->body.len, validate, p);
+        ret = reply_routing(con, rc, p, validate);
+    } else {
+        ret = reply_error(con, 405, "invalid_request_error", "Use GET, PUT or POST.");
+    }
+    free(p);
+    return ret;
+}
+
 static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const char *url,
                                 const char *method, const char *version, const char *upload,
                                 size_t *upload_size, void **con_cls)
 {
-    (void)cls, (void)version, (void)upload;
-    if (!*con_cls) { /* first call: headers only */
-        *con_cls = (void *)1;
+    (void)cls, (void)version;
+    admin_req *ar = *con_cls;
+    if (!ar) { /* first call: headers only */
+        ar = calloc(1, sizeof *ar);
+        if (!ar)
+            return MHD_NO;
+        tg_buf_init(&ar->body, TG_ADMIN_MAX_BODY);
+        *con_cls = ar;
         return MHD_YES;
     }
-    if (*upload_size) { /* no admin endpoint takes a body yet */
+    if (*upload_size) {
+        if (!ar->too_big && tg_buf_append(&ar->body, upload, *upload_size) != TG_BUF_OK)
+            ar->too_big = true;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -124,6 +223,9 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const cha
                                ? "Send the admin token as 'Authorization: Bearer <token>'."
                                : "The admin API is locked: its token environment variable "
                                  "is not set.");
+    if (strcmp(url, "/policy") == 0 || strcmp(url, "/catalog") == 0 ||
+        strcmp(url, "/reload") == 0)
+        return on_routing(con, url, method, ar);
     if (strcmp(method, "GET") != 0)
         return reply_error(con, 405, "invalid_request_error", "Use GET.");
     if (strcmp(url, "/metrics") == 0) {
@@ -146,6 +248,18 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const cha
     return reply_error(con, 404, "invalid_request_error", "Unknown admin path.");
 }
 
+static void on_admin_done(void *cls, struct MHD_Connection *con, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)con, (void)toe;
+    admin_req *ar = *con_cls;
+    if (ar) {
+        tg_buf_free(&ar->body);
+        free(ar);
+    }
+    *con_cls = NULL;
+}
+
 int tg_admin_start(const tg_config *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -158,7 +272,9 @@ int tg_admin_start(const tg_config *cfg, char *err, size_t errlen)
                                (uint16_t)cfg->admin_port, NULL, NULL, on_admin, NULL,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                MHD_OPTION_CONNECTION_LIMIT, 64U,
-                               MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_END);
+                               MHD_OPTION_CONNECTION_TIMEOUT, 30U,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_admin_done, NULL,
+                               MHD_OPTION_END);
     if (!daemon_) {
         snprintf(err, errlen, "cannot listen on %s:%d for the admin API (in use?)",
                  cfg->admin_host, cfg->admin_port);

@@ -8,7 +8,17 @@
  *   GET /healthz   {"status":"ok"} (no token)
  *   GET /metrics   Prometheus text format (proxy/metrics.h)
  *   GET /config    the running configuration, secrets reduced to the names of their
- *                  environment variables */
+ *                  environment variables
+ *   GET /policy    the running policy's source text
+ *   GET /catalog   the running catalog, every model, in tollgate's own format
+ *   PUT|POST /policy[?validate_only=1]    body: a new policy; validated against the
+ *                  running catalog; installed (and written to the policy file) unless
+ *                  validate_only.  200 {"ok":true,"policy_version",...} or 422
+ *                  {"ok":false,"problems":["FILE: $.path: ..."]}; a rejected policy
+ *                  leaves the running one in place
+ *   PUT|POST /catalog[?validate_only=1]   body: a catalog in tollgate's own format,
+ *                  loaded over the configured files (in memory only)
+ *   POST /reload   re-reads the catalog and policy files (as SIGHUP does) */
 #ifndef TG_ADMIN_H
 #define TG_ADMIN_H
 #include <stddef.h>

@@ -1,23 +1,26 @@
 /* `tollgate check [--config FILE]`: validate the configuration (SPEC.md "Command line").
  *
  * How it works: tg_config_load collects every problem of the config file (and of the
- * TOLLGATE_STORE override); then each catalog file and the policy file the config names
- * must be readable JSON (their own validators come with the router and will replace
- * check_json_file).  Problems go to stderr, one per line, "FILE: $.path: what is wrong",
- * and the exit code is 1.  A clean config gives exit 0 and, on stdout, one warning per
+ * TOLLGATE_STORE override); then the catalog files and the policy it names are loaded and
+ * compiled exactly as `serve` would (proxy/routing.h), collecting their problems too.
+ * Problems go to stderr, one per line, "FILE: $.path: what is wrong", and the exit code
+ * is 1.  A clean config gives exit 0 and, on stdout, one warning per
  * secret variable that is not set in this environment, then the summary line
  * "config OK: FILE, N providers, listen H:P, admin H:P, store S".  Secrets are never
  * printed: neither the values of the variables nor a password in a postgres store URL. */
 #include "proxy/cmds.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "policies/catalog.h"
+#include "policies/policy.h"
 #include "proxy/config.h"
+#include "proxy/routing.h"
+#include "router/route.h"
 
 #define WHO "tollgate check"
 #define MAX_PROBLEMS 200      /* problems printed; the rest are counted */
@@ -66,70 +69,20 @@ static int parse_args(int argc, char **argv, const char **config)
     return -1;
 }
 
-/* ---------------------------------------------------------------- named files */
+/* ---------------------------------------------------------------- catalog and policy */
 
-/* Reads `path` (at most TG_CONFIG_MAX_FILE bytes) into a new NUL-terminated buffer; NULL
- * with *why set (an errno text or a reason) on failure. */
-static char *slurp(const char *path, size_t *len, const char **why)
+/* Builds the routing the config names (catalog files over the built-in catalog, the
+ * policy compiled against it) and prints every problem; returns the problem count.  On
+ * success *snap holds it for the summary. */
+static int check_routing(const tg_config *cfg, tg_route_snapshot **snap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *why = strerror(errno);
-        return NULL;
-    }
-    char *buf = malloc(TG_CONFIG_MAX_FILE + 2);
-    size_t n = buf ? fread(buf, 1, TG_CONFIG_MAX_FILE + 1, f) : 0;
-    int err = ferror(f) ? errno : 0;
-    fclose(f);
-    *why = !buf ? "out of memory" : err ? strerror(err)
-         : n > TG_CONFIG_MAX_FILE ? "larger than the limit for a JSON file" : NULL;
-    if (*why) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-/* One problem unless `path` (named at `where` in the config) is readable JSON. */
-static int check_json_file(const char *config, const char *where, const char *path)
-{
-    size_t len = 0;
-    const char *why = NULL, *end = NULL;
-    char *text = slurp(path, &len, &why);
-    if (!text) {
-        fprintf(stderr, "%s: %s: cannot read \"%s\": %s\n", config, where, path, why);
-        return 1;
-    }
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
-    int bad = root == NULL;
-    if (bad) {
-        if (!end || end < text || end > text + len)
-            end = text + len;
-        int line = 1, col = 1;
-        for (const char *p = text; p < end; p++) {
-            if (*p == '\n')
-                line++, col = 1;
-            else if (((unsigned char)*p & 0xC0) != 0x80)
-                col++;
-        }
-        fprintf(stderr, "%s: line %d, column %d: invalid JSON%s\n", path, line, col,
-                *end ? "" : ": unexpected end of file");
-    }
-    cJSON_Delete(root);
-    free(text);
-    return bad;
-}
-
-static int check_named_files(const char *config, const tg_config *cfg)
-{
-    int n = 0;
-    for (int i = 0; i < cfg->ncatalog; i++)
-        n += check_json_file(config, "$.catalog", cfg->catalog[i]);
-    if (cfg->policy[0])
-        n += check_json_file(config, "$.policy", cfg->policy);
-    return n;
+    static tg_routing_problems probs;
+    *snap = tg_routing_build(cfg, &probs);
+    for (int i = 0; i < probs.n && i < TG_ROUTING_MAX_PROBLEMS; i++)
+        fprintf(stderr, "%s\n", probs.lines[i]);
+    if (probs.n > TG_ROUTING_MAX_PROBLEMS)
+        fprintf(stderr, "... and %d more problems\n", probs.n - TG_ROUTING_MAX_PROBLEMS);
+    return *snap ? 0 : (probs.n ? probs.n : 1);
 }
 
 /* ---------------------------------------------------------------- the report */
@@ -175,7 +128,7 @@ static void warn_unset(const char *who, const char *var, const char *effect)
         printf("warning: %s: %s is empty; %s\n", who, var, effect);
 }
 
-static void print_ok(const char *config, const tg_config *cfg)
+static void print_ok(const char *config, const tg_config *cfg, const tg_route_snapshot *snap)
 {
     for (int i = 0; i < cfg->nproviders; i++) {
         const tg_provider_config *p = &cfg->providers[i];
@@ -192,6 +145,10 @@ static void print_ok(const char *config, const tg_config *cfg)
     printf("config OK: %s, %d provider%s, listen %s, admin %s, store %s\n",
            config, cfg->nproviders,
            cfg->nproviders == 1 ? "" : "s", listen, admin, store);
+    printf("catalog OK: %s, %d models\npolicy OK: %s, %d rules, version %s\n",
+           tg_catalog_version(snap->catalog), tg_catalog_count(snap->catalog),
+           cfg->policy[0] ? cfg->policy : "built-in", tg_policy_rule_count(snap->policy),
+           tg_policy_version(snap->policy));
 }
 
 int tg_cmd_check(int argc, char **argv)
@@ -208,10 +165,13 @@ int tg_cmd_check(int argc, char **argv)
         fprintf(stderr, "%s\n", probs[i].text);
     if (n > MAX_PROBLEMS)
         fprintf(stderr, "%s: ... and %d more problems\n", label, n - MAX_PROBLEMS);
-    n += check_named_files(label, &cfg);
+    tg_route_snapshot *snap = NULL;
+    if (n == 0)
+        n += check_routing(&cfg, &snap);
     if (n > 0)
         return 1;
-    print_ok(label, &cfg);
+    print_ok(label, &cfg, snap);
+    tg_route_snapshot_free(snap);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, WHO ": cannot write the report: %s\n", strerror(errno));
         return 1;

@@ -10,6 +10,7 @@ int tg_cmd_tokenize(int argc, char **argv);
 int tg_cmd_count(int argc, char **argv);
 int tg_cmd_serve(int argc, char **argv);
 int tg_cmd_check(int argc, char **argv);
+int tg_cmd_route(int argc, char **argv);
 int tg_cmd_teams(int argc, char **argv);
 int tg_cmd_keys(int argc, char **argv);
 

@@ -20,6 +20,8 @@ typedef struct {
 static const command commands[] = {
     {"serve", tg_cmd_serve, "[--config FILE]  run the proxy"},
     {"check", tg_cmd_check, "[--config FILE]  validate the configuration"},
+    {"route", tg_cmd_route,
+     "[--config FILE] [--team T] [FILE]  the routing decision for a request body"},
     {"teams", tg_cmd_teams, "add|list|set ... [--config FILE]  teams and their budgets"},
     {"keys", tg_cmd_keys, "create|list|revoke ... [--config FILE]  virtual keys"},
     {"tokenize", tg_cmd_tokenize,

@@ -20,7 +20,7 @@ static atomic_llong requests[TG_EP_COUNT_][NSTATUS];
 static atomic_llong streamed_requests;
 static atomic_llong tokens[4][2]; /* type x (reported, estimated) */
 static atomic_llong upstream_errors[7];
-static atomic_llong open_streams, open_connections;
+static atomic_llong open_streams, open_connections, fallbacks;
 static histogram ttfb, total;
 
 static const char *const error_kinds[] = {"connect",    "timeout",    "broken",      "status_5xx",
@@ -75,6 +75,11 @@ void tg_metrics_upstream_error(const char *kind)
             atomic_fetch_add_explicit(&upstream_errors[i], 1, memory_order_relaxed);
 }
 
+void tg_metrics_fallback(void)
+{
+    atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
+}
+
 void tg_metrics_streams(int delta)
 {
     atomic_fetch_add_explicit(&open_streams, delta, memory_order_relaxed);
@@ -127,6 +132,10 @@ int tg_metrics_render(tg_buf *out)
     for (size_t i = 0; rc == TG_BUF_OK && i < sizeof error_kinds / sizeof *error_kinds; i++)
         rc = tg_buf_printf(out, "tollgate_upstream_errors_total{kind=\"%s\"} %lld\n",
                            error_kinds[i], get(&upstream_errors[i]));
+    if (rc == TG_BUF_OK)
+        rc = tg_buf_printf(out, "# HELP tollgate_fallbacks_total Requests moved to their next "
+                           "candidate after a failed attempt.\n# TYPE tollgate_fallbacks_total "
+                           "counter\ntollgate_fallbacks_total %lld\n", get(&fallbacks));
     if (rc == TG_BUF_OK)
         rc = tg_buf_puts(out, "# HELP gen_ai_client_token_usage_total Tokens by "
                               "gen_ai.token.type and source.\n"

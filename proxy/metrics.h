@@ -35,6 +35,9 @@ void tg_metrics_upstream_error(const char *kind);
 /* Open streams gauge: +1 when a stream starts reaching the client, -1 when it ends. */
 void tg_metrics_streams(int delta);
 
+/* One request moved to its next candidate (routing fallback). */
+void tg_metrics_fallback(void);
+
 /* Connections gauge. */
 void tg_metrics_connections(int delta);
 

@@ -27,8 +27,13 @@
 #include "proxy/admin.h"
 #include "proxy/dialect.h"
 #include "proxy/metrics.h"
+#include "proxy/routing.h"
+#include "quotas/quota.h"
+#include "records/ledger.h"
 #include "records/records.h"
+#include "router/caps.h"
 #include "router/count.h"
+#include "router/route.h"
 #include "store/store.h"
 
 #include <curl/curl.h>
@@ -69,8 +74,9 @@
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
+#define TG_MAX_ATTEMPTS 10                          /* upstream attempts per request */
 
-typedef enum { SRC_MHD, SRC_CURL, SRC_CLIENT } src_kind;
+typedef enum { SRC_MHD, SRC_CURL, SRC_CLIENT, SRC_LEDGER } src_kind;
 
 typedef struct {
     src_kind kind;
@@ -87,6 +93,16 @@ typedef enum {
     RS_SENT,     /* response queued */
 } req_state;
 
+/* One candidate of a request's attempt plan (from the routing decision). */
+typedef struct {
+    const tg_cat_model *model;
+    const tg_provider_config *prov;
+    const tg_cat_version *price;         /* the price version in effect */
+    int64_t expected_cost, worst_cost;   /* nano-dollars */
+    int64_t input_tokens, output_cap;    /* estimate for this model; worst-case output */
+    int64_t out_price;                   /* output, nano-dollars per million tokens */
+} plan_entry;
+
 typedef struct tg_req {
     worker *w;
     struct MHD_Connection *con;
@@ -100,8 +116,26 @@ typedef struct tg_req {
     bool refused; /* over the connection limit: the answer closes the connection */
     char id[32];
     tg_key key;
-    char requested_model[128], model[128];
-    const tg_provider_config *prov;
+    char requested_model[128], model[128]; /* model: the upstream's name for it */
+    const tg_provider_config *prov;        /* the current attempt's provider */
+    /* routing: the snapshot this request keeps to its end, the rule, the attempt plan */
+    tg_route_snapshot *snap;
+    const tg_policy_rule *rule;
+    plan_entry plan[TG_MAX_ATTEMPTS];
+    int nplan, attempt; /* attempt: index into plan of the current attempt */
+    int tries;          /* upstream attempts started (the record's attempt number) */
+    int recorded;       /* the last attempt whose record is written */
+    /* quotas: what this attempt holds, the admission's answer, the durability wait */
+    tg_quota_hold hold;
+    tg_quota_result qres;
+    bool admitted, ledger_wait, orphan;
+    int64_t clamp_out;  /* > 0: the output cap lowered to fit the budget */
+    cJSON *pending;     /* the parsed body, kept while the reservation becomes durable */
+    /* an error decided while suspended, queued when resumed */
+    int err_status;
+    const char *err_type, *err_code;
+    char err_msg[TG_QUOTA_MSG_SIZE];
+    int retry_after_s;
     const tg_dialect *dialect;
     int64_t est_input;
     /* upstream */
@@ -149,6 +183,8 @@ struct worker {
     struct MHD_Daemon *mhd;
     CURLM *multi;
     int64_t curl_deadline; /* monotonic us; -1 none */
+    tg_ledger_waiter *waiter; /* reservations made durable come back through it */
+    evsrc ledger_src;
     tg_store *store;
     tg_req *active;
     uint64_t rng;
@@ -158,6 +194,7 @@ struct worker {
 };
 
 static atomic_int stop_requested;
+static tg_quota *quota_; /* budgets and rate limits of every team and key */
 static atomic_uint open_connections; /* all workers; limits.max_connections */
 static char over_limit; /* its address marks a connection over the limit (socket context) */
 
@@ -256,8 +293,30 @@ static void resume(tg_req *r)
 static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "x-tollgate-request-id", r->id);
-    if (r->model[0])
-        MHD_add_response_header(resp, "x-tollgate-model", r->model);
+    if (r->retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after_s);
+        MHD_add_response_header(resp, "retry-after", ra);
+    }
+    if (r->admitted) {
+        tg_quota_header qh[TG_QUOTA_HEADERS_MAX];
+        int n = tg_quota_headers(&r->qres, qh);
+        for (int i = 0; i < n; i++)
+            MHD_add_response_header(resp, qh[i].name, qh[i].value);
+    }
+    if (!r->nplan)
+        return MHD_YES;
+    char usd[32];
+    int64_t c = r->plan[r->attempt].expected_cost;
+    snprintf(usd, sizeof usd, "%lld.%09lld", (long long)(c / 1000000000),
+             (long long)(c % 1000000000));
+    MHD_add_response_header(resp, "x-tollgate-model", r->plan[r->attempt].model->name);
+    MHD_add_response_header(resp, "x-tollgate-rule", r->rule->id);
+    MHD_add_response_header(resp, "x-tollgate-estimated-cost-usd", usd);
+    if (r->attempt) {
+        snprintf(usd, sizeof usd, "%d", r->attempt + 1);
+        MHD_add_response_header(resp, "x-tollgate-attempts", usd);
+    }
     return MHD_YES;
 }
 
@@ -509,12 +568,48 @@ static bool endpoint_of(const char *url, const char *method, tg_endpoint *ep, bo
     return false;
 }
 
+/* GET /v1/models: the catalog's models whose provider is configured, and the policy's
+ * aliases, in OpenAI's list shape. */
+static enum MHD_Result answer_models(tg_req *r)
+{
+    tg_route_snapshot *snap = tg_route_acquire();
+    cJSON *root = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(root, "data");
+    cJSON_AddStringToObject(root, "object", "list");
+    for (int i = 0; snap && data && i < tg_policy_alias_count(snap->policy); i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", tg_policy_alias_at(snap->policy, i));
+        cJSON_AddStringToObject(m, "object", "model");
+        cJSON_AddNumberToObject(m, "created", 0);
+        cJSON_AddStringToObject(m, "owned_by", "tollgate");
+        cJSON_AddItemToArray(data, m);
+    }
+    for (int i = 0; snap && data && i < tg_catalog_count(snap->catalog); i++) {
+        const tg_cat_model *cm = tg_catalog_at(snap->catalog, i);
+        if (!tg_config_provider(r->w->cfg, cm->provider))
+            continue;
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", cm->name);
+        cJSON_AddStringToObject(m, "object", "model");
+        cJSON_AddNumberToObject(m, "created",
+                                cm->nversions ? (double)cm->versions[0].effective_from : 0);
+        cJSON_AddStringToObject(m, "owned_by", cm->provider);
+        cJSON_AddItemToArray(data, m);
+    }
+    tg_route_release(snap);
+    char *txt = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!txt)
+        return send_error(r, 500, "server_error", NULL, "out of memory");
+    enum MHD_Result ret = send_body(r, 200, "application/json", txt, strlen(txt));
+    cJSON_free(txt);
+    return ret;
+}
+
 static enum MHD_Result answer_local(tg_req *r)
 {
     if (r->ep == TG_EP_HEALTHZ)
         return send_body(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
-    /* The model catalog arrives with the router; until then no model is listed. */
-    return send_body(r, 200, "application/json", "{\"object\":\"list\",\"data\":[]}", 27);
+    return answer_models(r);
 }
 
 /* The store's answer for `secret`, from the worker's cache when it is fresh: a lookup in
@@ -576,25 +671,180 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
     return false;
 }
 
-/* Picks the provider: "provider/model" names one explicitly, else the default. */
-static bool pick_provider(tg_req *r)
+/* ------------------------------------------------------------------ routing */
+
+static const char *route_header(void *hctx, const char *name)
 {
-    const char *slash = strchr(r->requested_model, '/');
-    const tg_config *cfg = r->w->cfg;
-    if (slash) {
-        char name[TG_CONFIG_NAME_MAX];
-        snprintf(name, sizeof name, "%.*s", (int)(slash - r->requested_model),
-                 r->requested_model);
-        const tg_provider_config *p = tg_config_provider(cfg, name);
-        if (p) {
-            r->prov = p;
-            snprintf(r->model, sizeof r->model, "%s", slash + 1);
-            return true;
-        }
+    return header(((tg_req *)hctx)->con, name);
+}
+
+/* The error for a decision that found no route; queued in the caller's dialect. */
+static enum MHD_Result route_refused(tg_req *r, const tg_route_decision *d)
+{
+    if (d->status == TG_ROUTE_UNKNOWN_MODEL)
+        return send_error(r, 404, "invalid_request_error", "model_not_found", d->message);
+    if (d->status == TG_ROUTE_DENIED)
+        return send_error(r, 403, "permission_error", "model_not_allowed", d->message);
+    /* a concrete model whose only obstacle is its provider's set-up: a gateway problem */
+    if (d->concrete && d->ncands >= 1 && strncmp(d->cands[0].why, "provider ", 9) == 0)
+        return send_error(r, 502, "server_error", "upstream_not_configured", d->cands[0].why);
+    return send_error(r, 400, "invalid_request_error", "no_capable_model", d->message);
+}
+
+/* The share of the team's USD budget spent or held in its current period, in percent
+ * (0 without a budget): what policy rules see as budget_used_pct. */
+static double budget_used_pct(const tg_req *r)
+{
+    int64_t budget = r->key.team_lim.budget_nusd;
+    tg_quota_usage u;
+    if (budget <= 0 || !tg_quota_usage_of(quota_, r->key.team, NULL, r->key.period,
+                                          r->wall_start_us, &u))
+        return budget == 0 ? 100.0 : 0.0;
+    return (double)(u.spent_nusd + u.held_nusd) * 100.0 / (double)budget;
+}
+
+/* Routes the request (policy, candidates, cost) and fills r's attempt plan; on failure
+ * queues the error.  The decision is big, so it lives on this frame only. */
+static bool route(tg_req *r, const cJSON *body, enum MHD_Result *ret)
+{
+    r->snap = tg_route_acquire();
+    if (!r->snap) {
+        *ret = send_error(r, 503, "server_error", NULL, "tollgate has no routing loaded.");
+        return false;
     }
-    r->prov = tg_config_provider(cfg, cfg->default_provider);
-    snprintf(r->model, sizeof r->model, "%s", r->requested_model);
-    return r->prov != NULL;
+    tg_count_kind kind = (tg_count_kind)r->ep;
+    tg_caps_result caps;
+    tg_caps_infer(body, kind, &caps);
+    tg_route_body cc = {body, (int)kind};
+    tg_route_input in = {
+        .ctx = {.team = r->key.team, .key_id = r->key.id, .model = r->requested_model,
+                .endpoint = tg_count_kind_name(kind), .input_tokens = r->est_input,
+                .max_output_tokens = caps.max_output_tokens, .caps = caps.caps,
+                .budget_used_pct = budget_used_pct(r), .header = route_header, .hctx = r},
+        .provider_ok = tg_routing_provider_ok,
+        .provider_exists = tg_routing_provider_exists,
+        .pctx = (void *)r->w->cfg, .count_cl100k = tg_route_count_cl100k, .cctx = &cc,
+        .now = r->wall_start_us / 1000000, .rand = r->w->rng};
+    tg_route_decision d;
+    if (tg_route_decide(r->snap->catalog, r->snap->policy, &in, &d) != TG_ROUTE_OK) {
+        *ret = route_refused(r, &d);
+        return false;
+    }
+    r->rule = d.rule;
+    int max = d.rule->max_attempts < TG_MAX_ATTEMPTS ? d.rule->max_attempts : TG_MAX_ATTEMPTS;
+    for (int i = 0; i < d.norder && r->nplan < max; i++) {
+        const tg_route_cand *c = &d.cands[d.order[i]];
+        r->plan[r->nplan].model = c->model;
+        r->plan[r->nplan].prov = tg_config_provider(r->w->cfg, c->provider);
+        r->plan[r->nplan].price = c->price;
+        r->plan[r->nplan].expected_cost = c->expected_cost;
+        r->plan[r->nplan].worst_cost = c->worst_cost;
+        r->plan[r->nplan].input_tokens = c->input_tokens;
+        r->plan[r->nplan].output_cap = c->output_cap;
+        r->plan[r->nplan].out_price = tg_cat_tier(c->price, c->input_tokens)->output;
+        r->nplan++;
+    }
+    return true;
+}
+
+/* Makes plan[i] the current attempt. */
+static void use_attempt(tg_req *r, int i)
+{
+    r->attempt = i;
+    r->prov = r->plan[i].prov;
+    snprintf(r->model, sizeof r->model, "%s", r->plan[i].model->upstream_model);
+}
+
+/* The current attempt's record as known before forwarding: who, what, where, the rule and
+ * the versions (usage, status and costs come at the end). */
+static void fill_record(const tg_req *r, tg_record *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    snprintf(rec->id, sizeof rec->id, "%s", r->id);
+    rec->attempt = r->tries > 0 ? r->tries : 1;
+    rec->ts_us = r->wall_start_us;
+    snprintf(rec->team, sizeof rec->team, "%s", r->key.team);
+    snprintf(rec->key_id, sizeof rec->key_id, "%s", r->key.id);
+    snprintf(rec->provider, sizeof rec->provider, "%s", r->prov ? r->prov->name : "");
+    snprintf(rec->requested_model, sizeof rec->requested_model, "%s", r->requested_model);
+    snprintf(rec->model, sizeof rec->model, "%s",
+             r->nplan ? r->plan[r->attempt].model->name : r->model);
+    snprintf(rec->endpoint, sizeof rec->endpoint, "%s", tg_endpoint_name(r->ep));
+    rec->est_input_tokens = r->est_input;
+    rec->ttfb_us = -1;
+    if (!r->nplan)
+        return;
+    snprintf(rec->rule, sizeof rec->rule, "%s", r->rule->id);
+    snprintf(rec->policy_version, sizeof rec->policy_version, "%s",
+             tg_policy_version(r->snap->policy));
+    snprintf(rec->price_version, sizeof rec->price_version, "%s",
+             r->plan[r->attempt].price->id);
+}
+
+/* Holds the worst case of plan[i] against the key's and team's limits.  Returns the
+ * tg_quota status; on admission r->hold is live, r->clamp_out set when the output cap had
+ * to be lowered, and r->ledger_wait when the reservation's durability notice must come
+ * before the request goes upstream. */
+static int reserve(tg_req *r, int i)
+{
+    use_attempt(r, i);
+    r->tries++;
+    tg_record rec;
+    fill_record(r, &rec);
+    r->tries--;
+    const plan_entry *p = &r->plan[i];
+    tg_quota_ask ask = {.key = &r->key, .rec = &rec, .cost_nusd = p->worst_cost,
+                        .tokens = p->input_tokens + p->output_cap,
+                        .out_tokens = p->output_cap, .out_nusd_per_mtok = p->out_price,
+                        .waiter = r->w->waiter, .cookie = (uint64_t)(uintptr_t)r};
+    int st = tg_quota_reserve(quota_, &ask, &r->hold, &r->qres);
+    if (st != TG_QUOTA_OK && st != TG_QUOTA_CLAMPED)
+        return st;
+    r->admitted = true;
+    r->clamp_out = st == TG_QUOTA_CLAMPED ? r->qres.out_tokens : 0;
+    r->ledger_wait = r->qres.wait;
+    return st;
+}
+
+/* Sets the error a refused admission gets (queued by the caller or on resume). */
+static void quota_refusal(tg_req *r, int st)
+{
+    r->err_status = st == TG_QUOTA_NO_PRICE ? 403 : 429;
+    r->err_type = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
+                  : st == TG_QUOTA_RATE_LIMITED ? "requests" : "invalid_request_error";
+    r->err_code = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
+                  : st == TG_QUOTA_RATE_LIMITED ? "rate_limit_exceeded" : "model_not_allowed";
+    if (st == TG_QUOTA_EXHAUSTED || st == TG_QUOTA_RATE_LIMITED)
+        tg_quota_message(&r->qres.why, r->err_msg, sizeof r->err_msg);
+    else
+        tg_quota_no_price_message(r->plan[r->attempt].model->name, r->err_msg,
+                                  sizeof r->err_msg);
+    if (st == TG_QUOTA_RATE_LIMITED) {
+        int64_t wait = (r->qres.why.reset_us - wall_us() + 999999) / 1000000;
+        r->retry_after_s = wait < 1 ? 1 : wait > 3600 ? 3600 : (int)wait;
+    }
+}
+
+/* Admission of the first attempt: the first candidate in the plan whose worst case fits
+ * (a later one may be cheaper under "ordered"); when none fits, the refusal of the first. */
+static int admit(tg_req *r)
+{
+    int first = -1;
+    for (int i = 0; i < r->nplan; i++) {
+        int st = reserve(r, i);
+        if (st == TG_QUOTA_OK || st == TG_QUOTA_CLAMPED) {
+            r->err_status = r->retry_after_s = 0;
+            return st;
+        }
+        if (first < 0) {
+            first = st;
+            quota_refusal(r, st);
+        }
+        if (st == TG_QUOTA_RATE_LIMITED || st == TG_QUOTA_INVALID)
+            break; /* no other model changes a rate limit */
+    }
+    use_attempt(r, 0);
+    return first;
 }
 
 /* Validates the body and counts its prompt tokens; queues a 400 on failure. */
@@ -621,7 +871,8 @@ static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
     tg_count_kind kind = (tg_count_kind)r->ep; /* TG_EP_* mirrors the count kinds */
     tg_count_result cr;
     char err[256];
-    if (tg_count_request(body, kind, NULL, &cr, err, sizeof err) != TG_COUNT_OK) {
+    /* the router's base estimate is o200k; models with other tokenizers adjust it */
+    if (tg_count_request(body, kind, "gpt-4o", &cr, err, sizeof err) != TG_COUNT_OK) {
         cJSON_Delete(body);
         *ret = send_error(r, 400, "invalid_request_error", NULL, err);
         return NULL;
@@ -630,32 +881,60 @@ static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
     return body;
 }
 
-/* Builds the upstream body: unchanged bytes unless tollgate must edit the request. */
-static enum MHD_Result forward(tg_req *r, cJSON *body)
+/* Lowers the request's output cap to r->clamp_out (what fits the budget): the field the
+ * client used, else the endpoint's own (max_completion_tokens for chat completions). */
+static void set_output_cap(tg_req *r, cJSON *body)
 {
-    bool injected = false, edit = strcmp(r->model, r->requested_model) != 0;
+    static const char *const fields[] = {"max_completion_tokens", "max_tokens",
+                                         "max_output_tokens"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (cJSON_GetObjectItemCaseSensitive(body, fields[i])) {
+            cJSON_ReplaceItemInObjectCaseSensitive(body, fields[i],
+                                                   cJSON_CreateNumber((double)r->clamp_out));
+            return;
+        }
+    const char *f = r->ep == TG_EP_CHAT ? fields[0] : r->ep == TG_EP_RESPONSES ? fields[2]
+                                                                               : fields[1];
+    cJSON_AddNumberToObject(body, f, (double)r->clamp_out);
+}
+
+/* Starts the current attempt's upstream transfer with `body`: the client's bytes
+ * unchanged unless tollgate must edit the request (model name, usage in streams).
+ * Returns 0, or -1 when memory ran out. */
+static int send_upstream(tg_req *r, cJSON *body)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "model");
+    bool injected = false, edit = !cJSON_IsString(m) || strcmp(r->model, m->valuestring) != 0;
     r->sse.strip_usage = false;
     if (r->ep == TG_EP_CHAT || r->ep == TG_EP_COMPLETIONS) {
         if (r->dialect->ask_stream_usage(body, &injected) != 0)
-            return send_error(r, 500, "server_error", NULL, "out of memory");
+            return -1;
         r->sse.strip_usage = injected;
     }
-    if (edit) {
+    if (edit)
         cJSON_ReplaceItemInObjectCaseSensitive(body, "model", cJSON_CreateString(r->model));
+    if (r->clamp_out > 0) {
+        set_output_cap(r, body);
+        edit = true;
     }
     int rc;
     if (injected || edit) {
-        char *s = cJSON_PrintUnformatted(body);
-        rc = s ? start_upstream(r, s, strlen(s)) : -1;
-        cJSON_free(s);
+        char *txt = cJSON_PrintUnformatted(body);
+        rc = txt ? start_upstream(r, txt, strlen(txt)) : -1;
+        cJSON_free(txt);
     } else {
         rc = start_upstream(r, r->body.p, r->body.len);
     }
-    if (rc != 0) {
+    if (rc != 0)
         end_upstream(r);
+    return rc;
+}
+
+static enum MHD_Result forward(tg_req *r, cJSON *body)
+{
+    if (send_upstream(r, body) != 0)
         return send_error(r, 500, "server_error", NULL, "tollgate could not start the "
                           "upstream request (out of memory)");
-    }
     r->state = RS_UPSTREAM;
     suspend(r);
     return MHD_YES;
@@ -679,19 +958,22 @@ static enum MHD_Result start_request(tg_req *r)
     cJSON *body = parse_request(r, &ret);
     if (!body)
         return ret;
-    if (!pick_provider(r)) {
+    if (!route(r, body, &ret)) {
         cJSON_Delete(body);
-        return send_error(r, 400, "invalid_request_error", "model_not_found",
-                          "No provider serves this model.");
+        return ret;
     }
     r->dialect = &tg_dialect_openai;
-    const char *key = getenv(r->prov->api_key_env);
-    if (r->prov->api_key_env[0] && (!key || !*key)) {
+    int st = admit(r);
+    if (st != TG_QUOTA_OK && st != TG_QUOTA_CLAMPED) {
         cJSON_Delete(body);
-        char msg[200];
-        snprintf(msg, sizeof msg, "Provider %s has no API key configured (set %s).",
-                 r->prov->name, r->prov->api_key_env);
-        return send_error(r, 502, "server_error", "upstream_not_configured", msg);
+        return send_error(r, r->err_status, r->err_type, r->err_code, r->err_msg);
+    }
+    r->tries = 1;
+    if (r->ledger_wait) { /* forwarded when the reservation is durable (ledger_ready) */
+        r->pending = body;
+        r->state = RS_UPSTREAM;
+        suspend(r);
+        return MHD_YES;
     }
     ret = forward(r, body);
     cJSON_Delete(body);
@@ -885,6 +1167,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (r->client_gone)
         return MHD_NO;
     if (r->state == RS_READY) {
+        if (r->err_status)
+            return send_error(r, r->err_status, r->err_type, r->err_code, r->err_msg);
         if (r->streaming || r->headers_done)
             return queue_upstream_response(r);
         return queue_upstream_failure(r);
@@ -894,49 +1178,99 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 
 /* ------------------------------------------------------------------ completion */
 
-static void settle_and_record(tg_req *r)
+/* Tokens of the text delivered to the client, counted the way the routed model is. */
+static int64_t delivered_tokens(const tg_req *r)
+{
+    if (!r->sse.delivered.len)
+        return 0;
+    const tg_cat_model *m = r->nplan ? r->plan[r->attempt].model : NULL;
+    const tg_bpe *bpe = m ? tg_bpe_by_name(m->tokenizer) : NULL;
+    if (!bpe)
+        bpe = tg_bpe_get(TG_BPE_O200K);
+    int64_t n = (int64_t)tg_bpe_count(bpe, r->sse.delivered.p, r->sse.delivered.len);
+    if (m && strcmp(m->tokenizer, "estimate") == 0 && m->estimate_permille > 0)
+        n = (n * m->estimate_permille + 999) / 1000;
+    return n;
+}
+
+/* The usage of the current attempt: vendor-reported, else estimated when an answer began
+ * (stream cut, client gone): the prompt as estimated and the text actually delivered.
+ * Refused or failed attempts (no 200) are not billed by the vendors: zero. */
+static tg_usage attempt_usage(const tg_req *r, bool *estimated)
 {
     tg_usage u = r->streaming ? r->sse.usage : r->usage;
-    bool estimated = false;
-    if (!u.reported && r->up_status == 200) {
-        /* an answer began but no usage came (stream cut, client gone): the prompt as
-         * estimated and the text actually delivered.  Refused or failed requests (no 200)
-         * are not billed by the vendors: their usage stays zero. */
-        const tg_bpe *bpe = tg_bpe_for_model(r->model);
-        if (!bpe)
-            bpe = tg_bpe_get(TG_BPE_O200K);
-        u.input = r->est_input;
-        u.output = r->sse.delivered.len
-                       ? (int64_t)tg_bpe_count(bpe, r->sse.delivered.p, r->sse.delivered.len)
-                       : 0;
-        estimated = true;
-    }
-    if (r->t_up_start) {
-        tg_metrics_tokens(u.input, u.cached_input, u.output, u.reasoning, estimated);
-        tg_record rec = {0};
-        snprintf(rec.id, sizeof rec.id, "%s", r->id);
-        rec.ts_us = r->wall_start_us;
-        snprintf(rec.team, sizeof rec.team, "%s", r->key.team);
-        snprintf(rec.key_id, sizeof rec.key_id, "%s", r->key.id);
-        snprintf(rec.provider, sizeof rec.provider, "%s", r->prov ? r->prov->name : "");
-        snprintf(rec.requested_model, sizeof rec.requested_model, "%s", r->requested_model);
-        snprintf(rec.model, sizeof rec.model, "%s", r->model);
-        snprintf(rec.endpoint, sizeof rec.endpoint, "%s", tg_endpoint_name(r->ep));
-        rec.est_input_tokens = r->est_input;
-        rec.input_tokens = u.input;
-        rec.cached_input_tokens = u.cached_input;
-        rec.cache_write_tokens = u.cache_write;
-        rec.output_tokens = u.output;
-        rec.reasoning_tokens = u.reasoning;
-        rec.usage_estimated = estimated;
-        rec.status = r->status;
-        rec.upstream_status = (int)r->up_status;
-        rec.latency_us = r->t_end - r->t_start;
-        rec.ttfb_us = r->t_first_byte >= 0 ? r->t_first_byte - r->t_up_start : -1;
-        rec.streamed = r->streaming;
-        rec.client_aborted = r->client_gone;
+    *estimated = false;
+    if (u.reported || r->up_status != 200)
+        return u;
+    u.input = r->nplan ? r->plan[r->attempt].input_tokens : r->est_input;
+    u.output = delivered_tokens(r);
+    *estimated = true;
+    return u;
+}
+
+/* Prices `u` at the attempt's price version and long-context tier into rec's costs, by
+ * token type (each rounded on its own; the total is their sum).  Cached reads and cache
+ * writes without their own price bill as input, reasoning without its own as output. */
+static void price_usage(const tg_cat_version *v, const tg_usage *u, tg_record *rec)
+{
+    const tg_cat_prices *p = tg_cat_tier(v, u->input);
+    int64_t cached_p = p->cached_input != TG_CAT_PRICE_UNKNOWN ? p->cached_input : p->input;
+    int64_t write_p = p->cache_write != TG_CAT_PRICE_UNKNOWN ? p->cache_write : p->input;
+    int64_t reason_p = p->reasoning != TG_CAT_PRICE_UNKNOWN ? p->reasoning : p->output;
+    int64_t uncached = u->input - u->cached_input - u->cache_write;
+    int64_t plain_out = u->output - u->reasoning;
+    rec->cost_input_nusd = tg_cat_cost(uncached > 0 ? uncached : 0, p->input);
+    rec->cost_cached_nusd = tg_cat_cost(u->cached_input, cached_p);
+    rec->cost_cache_write_nusd = tg_cat_cost(u->cache_write, write_p);
+    rec->cost_output_nusd = tg_cat_cost(plain_out > 0 ? plain_out : 0, p->output) +
+                            tg_cat_cost(u->reasoning, reason_p);
+    rec->cost_nusd = rec->cost_input_nusd + rec->cost_cached_nusd +
+                     rec->cost_cache_write_nusd + rec->cost_output_nusd;
+}
+
+/* Ends the current attempt: its record with usage, status and cost goes to the ledger,
+ * settling the attempt's hold (something was billed: an answer began) or releasing it
+ * (the upstream refused or failed before answering).  Once per attempt. */
+static void finish_attempt(tg_req *r, int status, const tg_usage *u, bool estimated)
+{
+    if (r->recorded == r->tries)
+        return;
+    r->recorded = r->tries;
+    tg_record rec;
+    fill_record(r, &rec);
+    rec.input_tokens = u->input;
+    rec.cached_input_tokens = u->cached_input;
+    rec.cache_write_tokens = u->cache_write;
+    rec.output_tokens = u->output;
+    rec.reasoning_tokens = u->reasoning;
+    rec.usage_estimated = estimated;
+    rec.status = status;
+    rec.upstream_status = (int)r->up_status;
+    rec.latency_us = (r->t_end > 0 ? r->t_end : now_us()) - r->t_start;
+    rec.ttfb_us = r->t_first_byte >= 0 ? r->t_first_byte - r->t_up_start : -1;
+    rec.streamed = r->streaming;
+    rec.client_aborted = r->client_gone;
+    bool billed = r->up_status == 200 && r->t_up_start;
+    if (billed && r->nplan)
+        price_usage(r->plan[r->attempt].price, u, &rec);
+    if (!r->hold.live)
         tg_records_submit(&rec);
-    }
+    else if (billed)
+        tg_quota_settle(quota_, &r->hold, &rec);
+    else
+        tg_quota_release(quota_, &r->hold, &rec);
+}
+
+static void settle_and_record(tg_req *r)
+{
+    bool estimated;
+    tg_usage u = attempt_usage(r, &estimated);
+    if (r->t_up_start)
+        tg_metrics_tokens(u.input, u.cached_input, u.output, u.reasoning, estimated);
+    if (r->t_up_start || r->hold.live)
+        finish_attempt(r, r->status, &u, estimated);
+    if (r->t_up_start && r->up_status == 200 && !r->client_gone)
+        tg_route_observe_output(r->key.team, r->requested_model, u.output);
     tg_metrics_request(r->ep, r->status, r->streaming, r->t_up_start != 0,
                        r->t_first_byte >= 0 ? r->t_first_byte - r->t_up_start : -1,
                        r->t_end - (r->t_up_start ? r->t_up_start : r->t_start));
@@ -951,6 +1285,8 @@ static void req_free(tg_req *r)
     tg_buf_free(&r->in);
     tg_buf_free(&r->pass_headers);
     tg_buf_free(&r->sse.delivered);
+    cJSON_Delete(r->pending);
+    tg_route_release(r->snap);
     free(r);
 }
 
@@ -974,8 +1310,87 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
         tg_metrics_streams(-1);
     r->t_end = now_us();
     settle_and_record(r);
-    req_free(r);
     *con_cls = NULL;
+    if (r->ledger_wait) { /* its durability notice is still to come: freed then */
+        unwatch_client(r);
+        r->orphan = true;
+        r->con = NULL;
+        return;
+    }
+    req_free(r);
+}
+
+/* The fallback class of the current attempt's failure (TG_FB_*), 0 for none. */
+static uint32_t failure_class(const tg_req *r)
+{
+    if (r->cres == CURLE_OPERATION_TIMEDOUT)
+        return TG_FB_TIMEOUT;
+    if (r->cres == CURLE_COULDNT_CONNECT || r->cres == CURLE_COULDNT_RESOLVE_HOST)
+        return TG_FB_CONNECT;
+    if (r->cres != CURLE_OK || r->up_status >= 500)
+        return TG_FB_5XX;
+    if (r->up_status == 429)
+        return TG_FB_429;
+    if (r->up_status == 400 && r->out.len &&
+        memmem(r->out.p, r->out.len, "context_length_exceeded", 23))
+        return TG_FB_CONTEXT_LENGTH;
+    return 0;
+}
+
+/* Clears what the previous attempt left (nothing of it reached the client). */
+static void reset_attempt(tg_req *r)
+{
+    r->up_status = 0;
+    r->cres = CURLE_OK;
+    r->headers_done = r->streaming = r->paused = false;
+    r->content_type[0] = '\0';
+    r->t_first_byte = -1;
+    memset(&r->usage, 0, sizeof r->usage);
+    memset(&r->sse.usage, 0, sizeof r->sse.usage);
+    r->sse.done = false;
+    tg_buf_reset(&r->pass_headers);
+    tg_buf_reset(&r->out);
+    tg_buf_reset(&r->in);
+    tg_buf_reset(&r->sse.delivered);
+}
+
+/* Before the first byte reached the client, a failure the rule names moves the request
+ * to its next candidate; the failed attempt gets its own record.  True when the next
+ * attempt is under way. */
+static bool try_fallback(tg_req *r)
+{
+    if (r->state != RS_UPSTREAM || r->client_gone || r->streaming || !r->rule ||
+        r->attempt + 1 >= r->nplan || !(failure_class(r) & r->rule->fallback_on))
+        return false;
+    end_upstream(r);
+    bool est;
+    tg_usage u = attempt_usage(r, &est);
+    int st = r->cres == CURLE_OK ? (int)r->up_status
+             : r->cres == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
+    r->t_end = now_us();
+    finish_attempt(r, st, &u, est);
+    int failed = r->attempt, qs = reserve(r, failed + 1);
+    if (qs != TG_QUOTA_OK && qs != TG_QUOTA_CLAMPED) {
+        use_attempt(r, failed); /* the next does not fit the budget: this answer stands */
+        r->err_status = r->retry_after_s = 0;
+        return false;
+    }
+    tg_metrics_fallback();
+    cJSON *body = cJSON_ParseWithLength(r->body.p ? r->body.p : "", r->body.len);
+    reset_attempt(r);
+    r->tries++;
+    r->t_end = 0;
+    if (body && r->ledger_wait) { /* forwarded by ledger_ready */
+        r->pending = body;
+        return true;
+    }
+    int rc = body ? send_upstream(r, body) : -1;
+    cJSON_Delete(body);
+    if (rc != 0) {
+        r->cres = CURLE_OUT_OF_MEMORY;
+        return false;
+    }
+    return true;
 }
 
 /* A transfer finished (well or not). */
@@ -1000,7 +1415,9 @@ static void upstream_finished(tg_req *r, CURLcode res)
         tg_metrics_upstream_error(r->up_status == 429 ? "status_429" :
                                   r->up_status >= 500 ? "status_5xx" : "status_4xx");
     }
-    if (res != CURLE_OK && !r->streaming)
+    if (try_fallback(r))
+        return;
+    if (r->cres != CURLE_OK && !r->streaming)
         r->headers_done = false; /* answer with tollgate's own error */
     r->upstream_done = true;
     end_upstream(r);
@@ -1021,6 +1438,45 @@ static void drain_curl_messages(worker *w)
         if (r)
             upstream_finished(r, m->data.result);
     }
+}
+
+/* A reservation of r became durable (ok) or could not be written: forward the request,
+ * or answer 503.  An orphan (the client left while it waited) is freed now. */
+static void ledger_ready(tg_req *r, bool ok)
+{
+    r->ledger_wait = false;
+    if (r->orphan) {
+        req_free(r);
+        return;
+    }
+    cJSON *body = r->pending;
+    r->pending = NULL;
+    int rc = ok && body ? send_upstream(r, body) : -1;
+    cJSON_Delete(body);
+    if (rc == 0)
+        return; /* upstream under way; the connection stays suspended */
+    r->t_end = now_us();
+    bool est;
+    tg_usage none = {0};
+    (void)est;
+    finish_attempt(r, 503, &none, false);
+    r->err_status = ok ? 500 : 503;
+    r->err_type = "server_error";
+    r->err_code = NULL;
+    snprintf(r->err_msg, sizeof r->err_msg, ok ? "tollgate could not start the upstream "
+             "request (out of memory)." : "tollgate could not record the request in its "
+             "ledger (the store is failing); nothing was sent upstream.");
+    r->state = RS_READY;
+    resume(r);
+}
+
+static void drain_ledger(worker *w)
+{
+    tg_ledger_done done[64];
+    size_t n;
+    while ((n = tg_ledger_collect(w->waiter, done, 64)) > 0)
+        for (size_t i = 0; i < n; i++)
+            ledger_ready((tg_req *)(uintptr_t)done[i].cookie, done[i].ok);
 }
 
 /* The client hung up while its connection was suspended. */
@@ -1111,6 +1567,8 @@ static void handle_event(worker *w, struct epoll_event *ev)
         curl_multi_socket_action(w->multi, src->fd, flags, &running);
     } else if (src->kind == SRC_CLIENT) {
         client_left(src->ptr);
+    } else if (src->kind == SRC_LEDGER) {
+        drain_ledger(w);
     }
 }
 
@@ -1186,6 +1644,16 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
     w->multi = curl_multi_init();
     if (w->epfd < 0 || !w->multi) {
         snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+        return -1;
+    }
+    if (tg_ledger_waiter_new(&w->waiter) != 0) {
+        snprintf(err, errlen, "cannot create the ledger notice fd: %s", strerror(errno));
+        return -1;
+    }
+    w->ledger_src = (evsrc){SRC_LEDGER, tg_ledger_waiter_fd(w->waiter), NULL};
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &w->ledger_src};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ledger_src.fd, &lev) != 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
         return -1;
     }
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
@@ -1283,8 +1751,67 @@ static void raise_fd_limit(void)
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (sig == SIGHUP) {
+        tg_routing_request_reload();
+        return;
+    }
     atomic_store(&stop_requested, 1);
+}
+
+/* Loads the routing (catalog + policy); prints every problem when it cannot. */
+static int start_routing(const tg_config *cfg)
+{
+    tg_routing_problems *p = malloc(sizeof *p);
+    if (!p)
+        return -1;
+    int rc = tg_routing_init(cfg, p);
+    if (rc != 0) {
+        fprintf(stderr, "tollgate: the catalog or policy has %d problem%s:\n", p->n,
+                p->n == 1 ? "" : "s");
+        for (int i = 0; i < p->n && i < TG_ROUTING_MAX_PROBLEMS; i++)
+            fprintf(stderr, "  %s\n", p->lines[i]);
+    }
+    free(p);
+    return rc == 0 ? tg_routing_start() : -1;
+}
+
+/* The quota module over the ledger writer, its counters rebuilt from the ledger (rows a
+ * dead process left reserved are charged at their reservation and flagged). */
+static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
+{
+    tg_quota_config qc = {.ledger = tg_records_ledger()};
+    if (tg_quota_new(&qc, &quota_) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    tg_store *st;
+    if (tg_store_open(cfg->store, &st, err, errlen) != TG_STORE_OK)
+        return -1;
+    int64_t unsettled = 0;
+    int rc = tg_quota_recover(quota_, st, wall_us(), &unsettled);
+    if (rc != TG_STORE_OK)
+        snprintf(err, errlen, "ledger recovery failed: %s", tg_store_errmsg(st));
+    else if (unsettled > 0)
+        fprintf(stderr, "tollgate: recovery: %lld request%s left unsettled by the last run "
+                "charged at their reserved cost and flagged for reconciliation\n",
+                (long long)unsettled, unsettled == 1 ? "" : "s");
+    tg_store_close(st);
+    return rc == TG_STORE_OK ? 0 : -1;
+}
+
+/* Stops what tg_server_run started, in order: the ledger writer delivers its last notices
+ * before the waiters go. */
+static void stop_all(worker *ws, int nw)
+{
+    tg_admin_stop();
+    tg_records_stop();
+    for (int i = 0; i < nw; i++)
+        tg_ledger_waiter_free(ws[i].waiter);
+    tg_quota_free(quota_);
+    quota_ = NULL;
+    tg_routing_stop();
+    curl_global_cleanup();
+    free(ws);
 }
 
 int tg_server_run(const tg_config *cfg)
@@ -1302,12 +1829,19 @@ int tg_server_run(const tg_config *cfg)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     tg_bpe_get(TG_BPE_CL100K);
     tg_bpe_get(TG_BPE_O200K);
     /* The limit itself is counted over all workers (on_connection); MHD's own, per worker,
      * only bounds the connections that get a 503 (the kernel may give one worker them all) */
     unsigned per = cfg->max_connections + TG_CONN_OVERFLOW;
+    if (start_routing(cfg) != 0) {
+        free(ws);
+        return 1;
+    }
     int rc = tg_records_start(cfg->store, err, sizeof err);
+    if (rc == 0)
+        rc = start_quotas(cfg, err, sizeof err);
     if (rc == 0)
         rc = tg_admin_start(cfg, err, sizeof err);
     for (int i = 0; rc == 0 && i < nw; i++)
@@ -1316,9 +1850,7 @@ int tg_server_run(const tg_config *cfg)
         fprintf(stderr, "tollgate: %s\n", err);
         for (int i = 0; i < nw; i++)
             worker_free(&ws[i]);
-        tg_admin_stop();
-        tg_records_stop();
-        free(ws);
+        stop_all(ws, nw);
         return 1;
     }
     fprintf(stderr, "tollgate: listening on %s:%d with %d workers, admin on %s:%d, store %s\n",
@@ -1330,10 +1862,7 @@ int tg_server_run(const tg_config *cfg)
         pthread_join(ws[i].th, NULL);
     for (int i = 0; i < nw; i++)
         worker_free(&ws[i]);
-    tg_admin_stop();
-    tg_records_stop();
-    curl_global_cleanup();
-    free(ws);
+    stop_all(ws, nw);
     fputs("tollgate: stopped\n", stderr);
     return 0;
 }

@@ -19,10 +19,11 @@ unset TG_TEST_OPENAI_KEY TG_TEST_ANTHROPIC_KEY TG_TEST_ADMIN_TOKEN
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
-expect() { # name, expected stdout, expected exit code, command...
+expect() { # name, expected stdout (without the catalog/policy lines), exit code, command...
   local name=$1 want=$2 code=$3; shift 3
   local got rc
-  got=$("$@" 2>"$tmp/err"); rc=$?
+  "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+  got=$(grep -v -e '^catalog OK: ' -e '^policy OK: ' "$tmp/out")
   if [ "$got" == "$want" ] && [ "$rc" == "$code" ]; then ok
   else bad "$name: exit $rc (want $code), stdout [$got] (want [$want]), stderr: $(cat "$tmp/err")"; fi
 }
@@ -65,6 +66,19 @@ expect full-eq-form "$full_ok" 0 env TG_TEST_OPENAI_KEY=a TG_TEST_ANTHROPIC_KEY=
 expect full-warnings "warning: provider anthropic: TG_TEST_ANTHROPIC_KEY is not set; requests routed to it will fail with 502
 $full_ok" 0 env TG_TEST_OPENAI_KEY=a TG_TEST_ADMIN_TOKEN=c "$tg" check --config "$data/full.json"
 
+# the catalog and policy the config names are loaded and compiled, and summarised
+expect full-routing "$full_ok" 0 env TG_TEST_OPENAI_KEY=a TG_TEST_ANTHROPIC_KEY=b \
+  TG_TEST_ADMIN_TOKEN=c "$tg" check --config "$data/full.json"
+if grep -qE '^catalog OK: sha256:[0-9a-f]{8}, [0-9]+ models$' "$tmp/out" &&
+   grep -qF "policy OK: $data/policy.json, 2 rules, version test-1" "$tmp/out"; then ok
+else bad "full-routing summary: $(cat "$tmp/out")"; fi
+expect defaults-routing "$w_openai
+$w_anthropic
+$w_admin
+$ok_defaults" 0 "$tg" check
+if grep -qE '^policy OK: built-in, [0-9]+ rules, version ' "$tmp/out"; then ok
+else bad "defaults-routing summary: $(cat "$tmp/out")"; fi
+
 expect single-catalog "config OK: $data/single_catalog.json, 1 provider, listen 127.0.0.1:8080, admin 127.0.0.1:8081, store sqlite:./var/tollgate.db" 0 \
   env TOLLGATE_ADMIN_TOKEN=x "$tg" check --config "$data/single_catalog.json"
 
@@ -96,9 +110,9 @@ expect inline-secret "" 1 "$tg" check --config "$data/inline_secret.json"
 stderr_is inline-secret-says "$data/inline_secret.json: \$.providers.openai.api_key: secrets are never inline: put the key in an environment variable and name it in api_key_env"
 
 expect bad-files "" 1 "$tg" check --config "$data/bad_files.json"
-stderr_is bad-files-says "$data/bad_files.json: \$.catalog: cannot read \"$data/missing.json\": No such file or directory
-$data/broken.txt: line 2, column 30: invalid JSON
-$data/bad_files.json: \$.policy: cannot read \"/nonexistent/tollgate/policy.json\": No such file or directory"
+stderr_is bad-files-says "$data/missing.json: cannot read: No such file or directory
+/nonexistent/tollgate/policy.json: cannot read: No such file or directory
+$data/broken.txt: line 2, column 30: invalid JSON"
 
 expect missing-config "" 1 "$tg" check --config "$tmp/nope.json"
 stderr_is missing-config-says "$tmp/nope.json: cannot open: No such file or directory"

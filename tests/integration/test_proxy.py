@@ -12,7 +12,6 @@ records written to the store.
 usage: test_proxy.py PATH/TO/tollgate PATH/TO/mock_vendor
 Prints "N passed, M failed" and exits non-zero on any failure.
 """
-import http.client
 import json
 import os
 import signal
@@ -23,81 +22,23 @@ import sys
 import tempfile
 import time
 
+from harness import (ADMIN_TOKEN, VENDOR_KEY, check, free_port, is_openai_error, mock_stats,
+                     procs, request, results, run_main, sse_events, wait_healthy)
+import harness
+
 TG, MOCK = sys.argv[1], sys.argv[2]
-VENDOR_KEY = "sk-vendor-test-0123456789"
-ADMIN_TOKEN = "admin-test-token-9876"
-results = {"pass": 0, "fail": 0}
-procs = []
-
-
-def check(name, cond, detail=""):
-    if cond:
-        results["pass"] += 1
-    else:
-        results["fail"] += 1
-        print(f"FAIL {name}: {detail}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_mock(*knobs):
-    args = [MOCK, "--port", "0"]
-    for k in knobs:
-        args += ["--knob", k]
-    env = dict(os.environ, MOCK_API_KEY=VENDOR_KEY)
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, env=env, text=True)
-    procs.append(p)
-    line = p.stdout.readline()
-    return int(line.split()[-1])
-
-
-def request(port, method, path, body=None, headers=None, raw=None, timeout=20):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    h = {"content-type": "application/json"}
-    h.update(headers or {})
-    c.request(method, path, body=data, headers=h)
-    r = c.getresponse()
-    try:
-        out = r.read()
-    except http.client.IncompleteRead as e:  # a stream cut short: what arrived, flagged
-        out = e.partial + b"<INCOMPLETE>"
-    c.close()
-    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), out
+    return harness.start_mock(MOCK, *knobs)
 
 
 def serve(cfg_path, env, port, **popen):
     """Starts `tollgate serve` and waits until its /healthz answers."""
     p = subprocess.Popen([TG, "serve", "--config", cfg_path], env=env, **popen)
     procs.append(p)
-    for _ in range(100):
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.05)
+    wait_healthy(port)
     return p
-
-
-def mock_stats(port):
-    return json.loads(request(port, "GET", "/mock/stats")[2])
-
-
-def sse_events(raw):
-    return [e for e in raw.decode().split("\n\n") if e.strip()]
-
-
-def is_openai_error(body, code=None):
-    try:
-        e = json.loads(body)["error"]
-    except Exception:
-        return False
-    ok = isinstance(e.get("message"), str) and "type" in e and "param" in e and "code" in e
-    return ok and (code is None or e["code"] == code)
 
 
 def main():
@@ -382,15 +323,4 @@ def main():
     check("secret not in store", key.encode() not in open(store[7:], "rb").read())
 
 
-try:
-    main()
-except Exception as e:  # a crash is a failure, with its reason
-    import traceback
-    traceback.print_exc()
-    results["fail"] += 1
-finally:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-print(f"{results['pass']} passed, {results['fail']} failed")
-sys.exit(1 if results["fail"] else 0)
+run_main(main)

@@ -39,6 +39,8 @@
  *                               rate_limit_error, 529 overloaded_error, 500 api_error, ...)
  *   x-mock-quota: 1             with x-mock-status: 429 on OpenAI routes: the
  *                               insufficient_quota variant instead of rate_limit_exceeded
+ *   x-mock-context-length: 1    with x-mock-status: 400 on OpenAI routes: the
+ *                               context_length_exceeded error instead of a generic 400
  *   x-mock-retry-after: S       retry-after seconds sent with a 429 (default 1)
  *   x-mock-fault-models: a,b    apply the fault knobs (status, delay, hang, break, stall,
  *                               stream-error) only when the request's model is listed
@@ -259,7 +261,7 @@ static int parse_long(const char *s, long min, long max, long *out)
 /* ------------------------------------------------------------------ knobs */
 
 struct knobs {
-    long status, quota, retry_after, delay_ms, hang, chunk_delay_ms, break_after, stall_after,
+    long status, quota, context_length, retry_after, delay_ms, hang, chunk_delay_ms, break_after, stall_after,
         stream_error_after, words, prompt_tokens, completion_tokens, cached_tokens,
         reasoning_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens;
 };
@@ -271,6 +273,7 @@ static const struct knob_def {
 } KNOB_DEFS[] = {
     { "x-mock-status", offsetof(struct knobs, status), 400, 599 },
     { "x-mock-quota", offsetof(struct knobs, quota), 0, 1 },
+    { "x-mock-context-length", offsetof(struct knobs, context_length), 0, 1 },
     { "x-mock-retry-after", offsetof(struct knobs, retry_after), 0, MOCK_MAX_KNOB },
     { "x-mock-delay-ms", offsetof(struct knobs, delay_ms), 0, MOCK_MAX_KNOB },
     { "x-mock-hang", offsetof(struct knobs, hang), 0, 1 },
@@ -961,6 +964,11 @@ static char *openai_status_error(const struct req *r, unsigned status)
         return openai_error_body(
             "The server had an error while processing your request. Sorry about that!",
             "server_error", NULL, NULL);
+    if (status == 400 && r->k.context_length == 1)
+        return openai_error_body(
+            "This model's maximum context length is 128000 tokens. However, your messages "
+            "resulted in 130000 tokens. Please reduce the length of the messages.",
+            "invalid_request_error", "messages", "context_length_exceeded");
     return openai_error_body("Invalid request (injected by x-mock-status).",
                              "invalid_request_error", NULL, NULL);
 }
