@@ -6,7 +6,9 @@
  * its waiter.  A waiter's eventfd is written only when its list goes from empty to not
  * empty, and tg_ledger_collect reads the eventfd *before* taking the list, so no notice
  * is ever left behind without a readable fd.  `seq_in` / `seq_out` count submitted and
- * committed rows for tg_ledger_sync. */
+ * committed rows for tg_ledger_sync.  `writing` marks a transaction under way on the
+ * store handle (by the writer, or by a submitter committing inline with its own spare
+ * arrays): one at a time, so the handle is never used by two threads at once. */
 #include "records/ledger.h"
 
 #include <errno.h>
@@ -30,6 +32,7 @@ typedef struct {
 
 struct tg_ledger_waiter {
     int fd;
+    _Atomic bool inline_ok; /* set by its loop (tg_ledger_waiter_inline) */
     pthread_mutex_t mu;
     tg_ledger_done *done;
     size_t len, cap;
@@ -42,7 +45,10 @@ struct tg_ledger {
     tg_record *recs;
     note *notes;
     size_t len, cap;
-    bool idle, stopping;
+    bool idle, stopping, writing;
+    tg_record *irecs; /* the inline committer's swap arrays (see commit_inline) */
+    note *inotes;
+    size_t icap;
     uint64_t seq_in, seq_out;
     pthread_t thread;
     tg_store *store;
@@ -78,6 +84,11 @@ int tg_ledger_waiter_new(tg_ledger_waiter **out)
 int tg_ledger_waiter_fd(const tg_ledger_waiter *w)
 {
     return w->fd;
+}
+
+void tg_ledger_waiter_inline(tg_ledger_waiter *w, bool on)
+{
+    atomic_store_explicit(&w->inline_ok, on, memory_order_relaxed);
 }
 
 static void waiter_signal(tg_ledger_waiter *w)
@@ -157,6 +168,68 @@ static void queue_reserve(tg_ledger *lg)
     }
 }
 
+static void notify(note *notes, size_t n, bool ok);
+
+/* Puts rows an inline commit could not write back at the head of the queue (lock held),
+ * ahead of those queued meanwhile, for the writer to retry. */
+static void requeue(tg_ledger *lg, tg_record *recs, note *notes, size_t n, size_t cap)
+{
+    while (cap < n + lg->len) {
+        size_t ncap = cap * 2;
+        tg_record *nr = realloc(recs, ncap * sizeof *nr);
+        if (nr)
+            recs = nr;
+        note *nn = nr ? realloc(notes, ncap * sizeof *nn) : NULL;
+        if (nn) {
+            notes = nn, cap = ncap;
+            continue;
+        }
+        pthread_mutex_unlock(&lg->mu);
+        sleep_ms(OOM_PAUSE_MS);
+        pthread_mutex_lock(&lg->mu);
+    }
+    memcpy(recs + n, lg->recs, lg->len * sizeof *recs);
+    memcpy(notes + n, lg->notes, lg->len * sizeof *notes);
+    free(lg->irecs);
+    free(lg->inotes);
+    lg->irecs = lg->recs, lg->inotes = lg->notes, lg->icap = lg->cap;
+    lg->recs = recs, lg->notes = notes, lg->cap = cap, lg->len += n;
+}
+
+/* Commits everything queued (the caller's row last) on the calling thread in one
+ * transaction; lock held on entry and on return, released while writing.  The queue's
+ * arrays are swapped with the inline spares, so submitters go on queueing meanwhile.  A
+ * failed write is not retried here (that would block the caller's loop): its waiters get
+ * ok = false at once, as from the writer, and the rows go back to the queue. */
+static void commit_inline(tg_ledger *lg)
+{
+    tg_record *recs = lg->recs;
+    note *notes = lg->notes;
+    size_t n = lg->len, cap = lg->cap;
+    lg->recs = lg->irecs, lg->notes = lg->inotes, lg->cap = lg->icap, lg->len = 0;
+    lg->irecs = NULL, lg->inotes = NULL, lg->icap = 0;
+    lg->writing = true;
+    pthread_mutex_unlock(&lg->mu);
+    bool ok = tg_store_records_insert(lg->store, recs, n) == TG_STORE_OK;
+    if (ok)
+        atomic_fetch_add(&lg->written, n);
+    else
+        fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", n,
+                tg_store_errmsg(lg->store));
+    notify(notes, n, ok);
+    pthread_mutex_lock(&lg->mu);
+    lg->writing = false;
+    if (ok) {
+        lg->irecs = recs, lg->inotes = notes, lg->icap = cap;
+        lg->seq_out += n;
+        pthread_cond_broadcast(&lg->cv_done);
+    } else {
+        requeue(lg, recs, notes, n, cap);
+    }
+    if (lg->len)
+        pthread_cond_signal(&lg->cv); /* queued meanwhile: the writer takes them */
+}
+
 void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
                       uint64_t cookie)
 {
@@ -165,7 +238,10 @@ void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
     lg->recs[lg->len] = *rec;
     lg->notes[lg->len++] = (note){w, cookie};
     lg->seq_in++;
-    if ((w && lg->idle) || lg->len == TG_LEDGER_WAKE_AT || lg->stopping)
+    if (w && !lg->writing && !lg->stopping && lg->len <= TG_LEDGER_BATCH_MAX &&
+        atomic_load_explicit(&w->inline_ok, memory_order_relaxed))
+        commit_inline(lg);
+    else if ((w && lg->idle) || lg->len == TG_LEDGER_WAKE_AT || lg->stopping)
         pthread_cond_signal(&lg->cv);
     pthread_mutex_unlock(&lg->mu);
 }
@@ -217,7 +293,7 @@ static void write_rows(tg_ledger *lg, const tg_record *recs, note *notes, size_t
 
 static void wait_for_work(tg_ledger *lg)
 {
-    while (lg->len == 0 && !lg->stopping) {
+    while ((lg->len == 0 && !lg->stopping) || lg->writing) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += TG_LEDGER_TICK_MS * 1000000L;
@@ -245,9 +321,11 @@ static void *writer_main(void *arg)
         size_t n = lg->len, cap = lg->cap;
         lg->recs = brecs, lg->notes = bnotes, lg->cap = bcap, lg->len = 0;
         brecs = recs, bnotes = notes, bcap = cap;
+        lg->writing = true;
         pthread_mutex_unlock(&lg->mu);
         write_rows(lg, brecs, bnotes, n);
         pthread_mutex_lock(&lg->mu);
+        lg->writing = false;
         lg->seq_out += n;
         pthread_cond_broadcast(&lg->cv_done);
     }
@@ -297,5 +375,7 @@ void tg_ledger_stop(tg_ledger *lg)
     pthread_cond_destroy(&lg->cv_done);
     free(lg->recs);
     free(lg->notes);
+    free(lg->irecs);
+    free(lg->inotes);
     free(lg);
 }

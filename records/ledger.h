@@ -22,7 +22,13 @@
  *
  * Submissions that wait for a notice wake the writer at once when it is idle (while it
  * writes, more pile up for the next commit: group commit); plain records only every
- * TG_LEDGER_TICK_MS or at TG_LEDGER_WAKE_AT queued, so they cost no wake-up each.  A
+ * TG_LEDGER_TICK_MS or at TG_LEDGER_WAKE_AT queued, so they cost no wake-up each.
+ * Inline commit: a waiter marked with tg_ledger_waiter_inline (an event loop with nothing
+ * else in flight, so blocking it delays no one) has its submission committed on the
+ * calling thread when no transaction is under way, together with everything queued
+ * before it: the notice is then already on the waiter's list (and its fd readable) when
+ * tg_ledger_submit returns, with no hand-over to the writer thread and back (two thread
+ * wake-ups, most of a lone request's added latency).  Otherwise it is queued as usual.  A
  * failed write is retried every TG_LEDGER_RETRY_MS, never dropped; tg_ledger_stop writes
  * everything still queued before it returns. */
 #ifndef TG_LEDGER_H
@@ -74,6 +80,11 @@ __attribute__((warn_unused_result)) int tg_ledger_waiter_new(tg_ledger_waiter **
 
 /* The waiter's eventfd, readable while notices wait to be collected. */
 int tg_ledger_waiter_fd(const tg_ledger_waiter *w);
+
+/* Whether submissions with this waiter may be committed on the submitting thread (see
+ * the top of the file); false when made.  Set it from the waiter's own loop, before
+ * submitting: true only while blocking that loop for one commit holds no one else up. */
+void tg_ledger_waiter_inline(tg_ledger_waiter *w, bool on);
 
 /* Takes up to `max` notices, oldest first, into out[].  Returns how many (0 when none).
  * If more remain the fd stays readable.  Call it from the waiter's own loop. */

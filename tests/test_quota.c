@@ -676,6 +676,50 @@ START_TEST(ledger_notices_and_rows)
 }
 END_TEST
 
+/* A waiter marked inline gets its row committed on the submitting thread, with the rows
+ * queued before it: the notice is there when submit returns.  A failed inline write
+ * answers ok = false at once and leaves the rows to the writer, which retries them. */
+START_TEST(ledger_inline_commit)
+{
+    tg_ledger *lg = start_ledger();
+    tg_ledger_waiter *w;
+    ck_assert_int_eq(tg_ledger_waiter_new(&w), 0);
+    tg_ledger_waiter_inline(w, true);
+    int64_t now = at(2026, 11, 24, 10, 0, 0);
+    tg_record r = mk_rec("req_plain", now);
+    tg_ledger_submit(lg, &r, NULL, 0);
+    r = mk_rec("req_inline", now);
+    tg_ledger_submit(lg, &r, w, 5);
+    struct pollfd p = {.fd = tg_ledger_waiter_fd(w), .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 0), 1); /* already readable: no wait for the writer */
+    tg_ledger_done done[4];
+    ck_assert_uint_eq(tg_ledger_collect(w, done, 4), 1);
+    ck_assert(done[0].cookie == 5 && done[0].ok);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 2); /* both, no sync */
+    /* the store refuses (another connection holds the write lock past the busy timeout) */
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    r = mk_rec("req_failed", now);
+    tg_ledger_submit(lg, &r, w, 6);
+    ck_assert_uint_eq(tg_ledger_collect(w, done, 4), 1);
+    ck_assert(done[0].cookie == 6 && !done[0].ok);
+    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    tg_ledger_sync(lg); /* the writer retries the row: it is written, never dropped */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests WHERE id = 'req_failed'"), 1);
+    ck_assert_int_eq(poll(&p, 1, 0), 0); /* its notice came once */
+    /* not inline: the writer commits and notifies as before */
+    tg_ledger_waiter_inline(w, false);
+    r = mk_rec("req_queued", now);
+    tg_ledger_submit(lg, &r, w, 7);
+    ck_assert(wait_notice(w, 7));
+    tg_ledger_stop(lg);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 4);
+    tg_ledger_waiter_free(w);
+}
+END_TEST
+
 /* The usage of every (team, key) in the current periods, recomputed in SQL straight from
  * the ledger rows, equals the rebuilt counters. */
 static void check_counters_match_ledger(tg_quota *q, const char *team, const char *key,
@@ -1000,6 +1044,7 @@ static Suite *quota_suite(void)
     TCase *db = tcase_create("ledger");
     tcase_add_checked_fixture(db, setup, teardown);
     tcase_add_test(db, ledger_notices_and_rows);
+    tcase_add_test(db, ledger_inline_commit);
     tcase_add_test(db, recovery_after_close_without_settling);
     tcase_add_test(db, recovery_after_kill_9);
     suite_add_tcase(s, db);
