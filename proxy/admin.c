@@ -100,6 +100,7 @@ static cJSON *config_json(const tg_config *c)
         cJSON_AddStringToObject(pj, "base_url", p->base_url);
         cJSON_AddStringToObject(pj, "api_key_env", p->api_key_env);
         cJSON_AddBoolToObject(pj, "api_key_set", p->api_key_env[0] && getenv(p->api_key_env));
+        cJSON_AddBoolToObject(pj, "http2", p->http2);
         t = cJSON_AddObjectToObject(pj, "timeouts");
         cJSON_AddNumberToObject(t, "connect_ms", (double)p->connect_ms);
         cJSON_AddNumberToObject(t, "first_byte_ms", (double)p->first_byte_ms);

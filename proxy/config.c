@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -243,9 +244,9 @@ static void get_base_url(tg_jc *ld, const cJSON *v, const char *path, char *dst)
     memcpy(dst, url, len + 1);
 }
 
-enum { P_FORMAT, P_BASE_URL, P_API_KEY_ENV, P_TIMEOUTS, P_COUNT };
+enum { P_FORMAT, P_BASE_URL, P_API_KEY_ENV, P_TIMEOUTS, P_HTTP2, P_CA_FILE, P_COUNT };
 static const char *const provider_names[P_COUNT] = {"format", "base_url", "api_key_env",
-                                                    "timeouts"};
+                                                    "timeouts", "http2", "ca_file"};
 
 static void provider_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const char *path)
 {
@@ -259,6 +260,15 @@ static void provider_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const ch
         break;
     case P_API_KEY_ENV:
         get_env_name(ld, v, path, p->api_key_env, true);
+        break;
+    case P_HTTP2:
+        if (cJSON_IsBool(v))
+            p->http2 = cJSON_IsTrue(v);
+        else
+            tg_jc_problem(ld, path, "expected true or false");
+        break;
+    case P_CA_FILE: /* resolved and checked in load_provider */
+        tg_jc_get_string(ld, v, path, p->ca_file, sizeof p->ca_file, false);
         break;
     default:
         tg_jc_walk(ld, v, path, &timeouts_schema, p);
@@ -298,8 +308,40 @@ static bool provider_name_valid(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
+/* "http2" over cleartext is HTTP/2 with prior knowledge, which libcurl before 8.0.0
+ * breaks on every reuse of a connection (curl issue 10634: "Error in the HTTP2 framing
+ * layer" for the second stream), so it is refused with such a libcurl; https:// (ALPN)
+ * works.  "ca_file" is taken from the config's directory when relative, and must be
+ * readable. */
+static void check_transport(tg_jc *ld, const char *path, const char *dir,
+                            tg_provider_config *p)
+{
+    char sub[TG_JC_PATH_MAX];
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    if (p->http2 && strncasecmp(p->base_url, "http://", 7) == 0 &&
+        cv->version_num < 0x080000) {
+        tg_jc_path_key(sub, sizeof sub, path, "http2");
+        tg_jc_problem(ld, sub, "HTTP/2 over cleartext (http://) needs libcurl 8.0 or later "
+                      "(this is %s, whose h2c connections fail on reuse): use an https:// "
+                      "base_url, or set http2 to false", cv->version);
+    }
+    if (!p->ca_file[0])
+        return;
+    tg_jc_path_key(sub, sizeof sub, path, "ca_file");
+    char full[TG_CONFIG_STR_MAX];
+    int w = snprintf(full, sizeof full, "%s%s", p->ca_file[0] == '/' ? "" : dir, p->ca_file);
+    if (w < 0 || w >= (int)sizeof full) {
+        tg_jc_problem(ld, sub, "too long once joined to the config's directory (at most %d "
+                      "bytes)", TG_CONFIG_STR_MAX - 1);
+        return;
+    }
+    memcpy(p->ca_file, full, (size_t)w + 1);
+    if (access(p->ca_file, R_OK) != 0)
+        tg_jc_problem(ld, sub, "cannot read %s: %s", p->ca_file, strerror(errno));
+}
+
 /* One entry of "providers"; true when it may be kept. */
-static bool load_provider(tg_jc *ld, const cJSON *c, const char *path,
+static bool load_provider(tg_jc *ld, const cJSON *c, const char *path, const char *dir,
                           tg_provider_config *p)
 {
     bool ok = provider_name_valid(c->string);
@@ -310,6 +352,7 @@ static bool load_provider(tg_jc *ld, const cJSON *c, const char *path,
     if (!tg_jc_want_object(ld, c, path))
         return ok;
     tg_jc_walk(ld, c, path, &provider_schema, p);
+    check_transport(ld, path, dir, p);
     if (!p->base_url[0] && !cJSON_GetObjectItemCaseSensitive(c, "base_url"))
         tg_jc_problem(ld, path, "missing field \"base_url\" (required for a provider other than "
                       "\"openai\" and \"anthropic\")");
@@ -319,7 +362,8 @@ static bool load_provider(tg_jc *ld, const cJSON *c, const char *path,
     return ok;
 }
 
-static void load_providers(tg_jc *ld, tg_config *cfg, const cJSON *v, const char *path)
+static void load_providers(tg_jc *ld, tg_config *cfg, const char *dir, const cJSON *v,
+                           const char *path)
 {
     if (!cJSON_IsObject(v)) {
         tg_jc_problem(ld, path, "expected an object of providers by name, got %s",
@@ -339,7 +383,7 @@ static void load_providers(tg_jc *ld, tg_config *cfg, const cJSON *v, const char
             return;
         }
         tg_provider_config p;
-        if (load_provider(ld, c, cpath, &p))
+        if (load_provider(ld, c, cpath, dir, &p))
             cfg->providers[cfg->nproviders++] = p;
     }
     if (!v->child)
@@ -521,7 +565,7 @@ static void top_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const char *p
             tg_jc_get_string(ld, v, path, cfg->default_provider, TG_CONFIG_NAME_MAX, false);
         break;
     case F_PROVIDERS:
-        load_providers(ld, cfg, v, path);
+        load_providers(ld, cfg, t->dir, v, path);
         break;
     default:
         tg_jc_walk(ld, v, path, &limits_schema, cfg);

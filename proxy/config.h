@@ -17,7 +17,14 @@
  *     "openai":    {"format": "openai", "base_url": "https://api.openai.com",
  *                   "api_key_env": "OPENAI_API_KEY",
  *                   "timeouts": {"connect_ms": 5000, "first_byte_ms": 60000,
- *                                "idle_ms": 60000, "total_ms": 600000}},
+ *                                "idle_ms": 60000, "total_ms": 600000},
+ *                   "http2": false,             true: HTTP/2 to this upstream, many
+ *                                               streams multiplexed on each connection
+ *                                               (ALPN over https://; cleartext h2c with
+ *                                               prior knowledge needs libcurl >= 8.0)
+ *                   "ca_file": ""},             PEM CA bundle to verify this upstream's
+ *                                               TLS certificate with (a private CA);
+ *                                               "": the system's store
  *     "anthropic": {"format": "anthropic", "base_url": "https://api.anthropic.com",
  *                   "api_key_env": "ANTHROPIC_API_KEY", ...}
  *   },
@@ -28,6 +35,7 @@
  * A "providers" object given in the file replaces the default set whole. */
 #ifndef TG_CONFIG_H
 #define TG_CONFIG_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +53,8 @@ typedef struct {
     char base_url[TG_CONFIG_STR_MAX];   /* no trailing slash */
     char api_key_env[TG_CONFIG_NAME_MAX];
     long connect_ms, first_byte_ms, idle_ms, total_ms;
+    bool http2;                         /* multiplex requests over HTTP/2 connections */
+    char ca_file[TG_CONFIG_STR_MAX];    /* "": the system's CA store */
 } tg_provider_config;
 
 typedef struct {

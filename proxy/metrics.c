@@ -19,12 +19,13 @@ typedef struct {
 static atomic_llong requests[TG_EP_COUNT_][NSTATUS];
 static atomic_llong streamed_requests;
 static atomic_llong tokens[4][2]; /* type x (reported, estimated) */
-static atomic_llong upstream_errors[7];
+static atomic_llong upstream_errors[8];
 static atomic_llong open_streams, open_connections, fallbacks;
 static histogram ttfb, total;
 
 static const char *const error_kinds[] = {"connect",    "timeout",    "broken",      "status_5xx",
-                                          "status_429", "status_4xx", "client_abort"};
+                                          "status_429", "status_4xx", "client_abort",
+                                          "slow_client"};
 
 const char *tg_endpoint_name(tg_endpoint ep)
 {

@@ -71,6 +71,8 @@
 #define TG_CONN_OVERFLOW 256                        /* connections per worker past
                                                        limits.max_connections that still get
                                                        a 503 (beyond: MHD closes them) */
+#define TG_H2_MAX_STREAMS 1000                      /* per HTTP/2 upstream connection (the
+                                                       server's own limit may be lower) */
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
@@ -161,6 +163,7 @@ typedef struct tg_req {
     int64_t t_start, t_up_start, t_first_byte, t_last_data, t_end; /* monotonic us */
     int64_t wall_start_us; /* UTC, for the record */
     bool stream_error; /* the upstream broke mid-stream: end the client's stream badly */
+    bool slow_cut;     /* an HTTP/2 stream cut because the client fell behind */
 } tg_req;
 
 /* A key lookup the store answered recently (valid or revoked), by SHA-256 of the secret. */
@@ -439,6 +442,30 @@ static int pump_events(tg_req *r)
     }
 }
 
+/* A stream from an HTTP/2 upstream whose client fell a whole stream buffer behind.
+ * libcurl 7.88 can stall every stream of an HTTP/2 connection while one transfer is
+ * paused, so such transfers are never paused: the client gets what is buffered, then an
+ * error event in its dialect, then the end of the stream (the upstream transfer is
+ * aborted; usage is estimated from what was delivered).  Returns 0 for libcurl. */
+static size_t cut_slow_stream(tg_req *r)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "tollgate cut this stream: the client read more slowly than "
+             "upstream %s sent and its %zu-byte stream buffer filled.", r->prov->name,
+             r->w->cfg->stream_buffer_bytes);
+    tg_buf ev;
+    tg_buf_init(&ev, 4096);
+    if (tg_buf_puts(&ev, "data: ") == TG_BUF_OK &&
+        r->dialect->error_body(&ev, "server_error", "stream_buffer_full", msg) == TG_BUF_OK &&
+        tg_buf_puts(&ev, "\n\n") == TG_BUF_OK &&
+        tg_buf_append(&r->out, ev.p, ev.len) != TG_BUF_OK)
+        tg_buf_reset(&ev); /* no room even for the notice: the stream just ends */
+    tg_buf_free(&ev);
+    r->slow_cut = true;
+    tg_metrics_upstream_error("slow_client");
+    return 0;
+}
+
 static size_t on_up_write(char *data, size_t size, size_t n, void *userp)
 {
     tg_req *r = userp;
@@ -447,6 +474,8 @@ static size_t on_up_write(char *data, size_t size, size_t n, void *userp)
     if (!r->streaming)
         return tg_buf_append(&r->out, data, len) == TG_BUF_OK ? len : 0;
     if (r->out.len >= r->w->cfg->stream_buffer_bytes) {
+        if (r->prov->http2)
+            return cut_slow_stream(r);
         r->paused = true; /* backpressure: curl keeps these bytes and gives them again */
         return CURL_WRITEFUNC_PAUSE;
     }
@@ -530,7 +559,17 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_up_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (p->http2) { /* h2c by prior knowledge, or ALPN over TLS; share a connection */
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                         strncasecmp(p->base_url, "https:", 6) == 0
+                             ? (long)CURL_HTTP_VERSION_2TLS
+                             : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    }
+    if (p->ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->total_ms);
@@ -1420,7 +1459,9 @@ static void upstream_finished(tg_req *r, CURLcode res)
         tg_buf_reset(&r->in);
         if (res != CURLE_OK) {
             r->stream_error = true;
-            tg_metrics_upstream_error(res == CURLE_OPERATION_TIMEDOUT ? "timeout" : "broken");
+            if (!r->slow_cut)
+                tg_metrics_upstream_error(res == CURLE_OPERATION_TIMEDOUT ? "timeout"
+                                                                          : "broken");
         }
     } else if (res == CURLE_OK && r->up_status == 200) {
         cJSON *j = cJSON_ParseWithLength(r->out.p ? r->out.p : "", r->out.len);
@@ -1680,6 +1721,8 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)TG_H2_MAX_STREAMS);
     struct sockaddr_storage ss;
     bool v6;
     if (tg_server_resolve(cfg->listen_host, cfg->listen_port, &ss, &v6, err, errlen) != 0)

@@ -5,6 +5,7 @@
  * Fixtures are in $TG_TEST_DATA/config; small cases are written to a temporary file, so
  * that the JSON and the problem it must give sit side by side in the table below. */
 #include <check.h>
+#include <curl/curl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -107,6 +108,7 @@ static void assert_defaults(const tg_config *c)
     ck_assert_int_eq(o->first_byte_ms, 60000);
     ck_assert_int_eq(o->idle_ms, 60000);
     ck_assert_int_eq(o->total_ms, 600000);
+    ck_assert(!o->http2);
     const tg_provider_config *a = tg_config_provider(c, "anthropic");
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(a->format, TG_FORMAT_ANTHROPIC);
@@ -170,6 +172,9 @@ START_TEST(full_file)
     ck_assert_int_eq(l->format, TG_FORMAT_OPENAI);
     ck_assert_str_eq(l->base_url, "http://localhost:11434/v1");
     ck_assert_str_eq(l->api_key_env, ""); /* no key */
+    ck_assert(o->http2 && !a->http2 && !l->http2);
+    ck_assert_str_eq(o->ca_file, fixture("ca.pem")); /* relative to the file */
+    ck_assert_str_eq(a->ca_file, "");
 }
 END_TEST
 
@@ -266,6 +271,14 @@ static const problem_case cases[] = {
     {"{\"providers\": {\"openai\": {\"timeouts\": {\"connect_ms\": 0}}}}",
      "$.providers.openai.timeouts.connect_ms: expected an integer from 1 to 600000, got 0"},
     {"{\"limits\": []}", "$.limits: expected an object, got an array"},
+    {"{\"providers\": {\"openai\": {\"http2\": \"yes\"}}}",
+     "$.providers.openai.http2: expected true or false"},
+    {"{\"providers\": {\"openai\": {\"http2\": 1}}}",
+     "$.providers.openai.http2: expected true or false"},
+    {"{\"providers\": {\"openai\": {\"ca_file\": \"/nonexistent/ca.pem\"}}}",
+     "$.providers.openai.ca_file: cannot read /nonexistent/ca.pem: No such file or directory"},
+    {"{\"providers\": {\"openai\": {\"ca_file\": \"\"}}}",
+     "$.providers.openai.ca_file: expected a non-empty string"},
     /* unknown and duplicate fields */
     {"{\"lisen\": \"127.0.0.1:8080\"}", "$.lisen: unknown field (did you mean \"listen\"?)"},
     {"{\"Listen\": \"127.0.0.1:8080\"}", "$.Listen: unknown field (did you mean \"listen\"?)"},
@@ -557,6 +570,21 @@ START_TEST(provider_lookup)
     snprintf(json + o, sizeof json - o, "}}");
     ck_assert_int_eq(load_text(json, &path), 1);
     assert_problem(0, path, "$.providers: too many providers (at most 32)");
+
+    /* HTTP/2: over https always; over cleartext only with a libcurl whose h2c works */
+    ck_assert_int_eq(load_text("{\"providers\": {\"openai\": {\"http2\": true}}}", &path),
+                     0);
+    ck_assert(cfg.providers[0].http2);
+    int n = load_text("{\"providers\": {\"l\": {\"base_url\": \"http://h\", "
+                      "\"api_key_env\": \"\", \"http2\": true}}}", &path);
+    if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        ck_assert_int_eq(n, 1);
+        ck_assert_msg(strstr(probs[0].text, "$.providers.l.http2: HTTP/2 over cleartext "
+                             "(http://) needs libcurl 8.0 or later") != NULL, "%s",
+                      probs[0].text);
+    } else {
+        ck_assert_int_eq(n, 0);
+    }
 }
 END_TEST
 
