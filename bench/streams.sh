@@ -12,18 +12,21 @@
 # whose worker processes each have their own descriptor limit).  The front speaks TLS with
 # a throw-away self-signed certificate (the provider's ca_file): Debian 12's libcurl 7.88.1
 # breaks cleartext h2c on connection reuse (curl issue 10634), ALPN over TLS works.
-# Prints, per path: streams asked and opened, events delivered/expected, the proxy's idle
-# and peak RSS (VmHWM; nginx: master + workers summed) and its growth per stream.
+# Prints, per path: streams asked, the most open at once (seen by the client), events
+# delivered/expected, the proxy's idle and peak RSS (VmHWM; nginx: master + workers summed)
+# and its growth per stream open at the peak.  Streams last about WORDS x DELAY_MS: long
+# enough that all N are open at once while the client is still connecting the last ones.
 #
 # usage: bash bench/streams.sh [N]      (default 10000; needs ./build, nginx from Debian)
-#   env: DELAY_MS (default 1000), WORDS (default 20), WORKERS (tollgate; default per core)
+#   env: DELAY_MS (default 1000), WORDS (default 60), WORKERS (tollgate; default per core),
+#        BASELINE=0 skips the nginx-alone run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tg=$PWD/build/proxy/tollgate
 mock=$PWD/build/tests/mock/mock_vendor
 n=${1:-10000}
 delay=${DELAY_MS:-1000}
-words=${WORDS:-20}
+words=${WORDS:-60}
 for c in nginx openssl; do command -v $c >/dev/null || { echo "bench/streams.sh: needs $c (apt-get install nginx-light openssl)"; exit 1; }; done
 ulimit -n "$(ulimit -Hn)"
 hard=$(ulimit -Hn)
@@ -97,6 +100,7 @@ clients() { # port pid key
 }
 
 # ---- baseline: nginx alone as the proxy
+if [ "${BASELINE:-1}" != 0 ]; then
 ngp=$(free_port)
 start_nginx h1 "$ngp"
 np=$(cat "$work/nginx-h1/pid")
@@ -105,6 +109,7 @@ read -r opened ev res < <(clients "$ngp" "$np" sk-bench)
 peak=$(nginx_kib "$np" VmHWM)
 results+=("nginx $opened $ev $idle $peak $res")
 kill "$np"; wait "$np" 2>/dev/null || true
+fi
 
 # ---- tollgate, its upstream an HTTP/2 provider (nginx h2c in front of the mock)
 h2p=$(free_port)
@@ -129,11 +134,11 @@ peak=$(kib "$tpid" VmHWM)
 results+=("tollgate $opened $ev $idle $peak $res")
 records=$(python3 -c "import sqlite3;print(sqlite3.connect('$work/tg.db').execute(\"select count(*) from requests where streamed=1 and output_tokens>0\").fetchone()[0])" 2>/dev/null || echo "?")
 
-printf '%-9s %8s %8s %16s %10s %10s %10s %s\n' path streams opened "events" "idle MiB" \
+printf '%-9s %8s %8s %16s %10s %10s %10s %s\n' path streams "max open" "events" "idle MiB" \
   "peak MiB" "KiB/stream" result
 for r in "${results[@]}"; do
   read -r name o e i p st <<<"$r"
   awk -v nm="$name" -v n="$n" -v o="$o" -v e="$e" -v i="$i" -v p="$p" -v st="$st" \
-    'BEGIN {printf "%-9s %8d %8s %16s %10.1f %10.1f %10.1f %s\n", nm, n, o, e, i/1024, p/1024, (p-i)/n, st}'
+    'BEGIN {printf "%-9s %8d %8s %16s %10.1f %10.1f %10.1f %s\n", nm, n, o, e, i/1024, p/1024, (p-i)/(o>0?o:n), st}'
 done
 echo "tollgate: $records streamed records with usage; upstream: HTTP/2 over TLS to nginx; client: tests/mock/many_streams.py; $(date -u +%F)"
