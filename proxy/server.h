@@ -4,7 +4,20 @@
  * libmicrohttpd daemon (external epoll mode, listening socket shared with SO_REUSEPORT so
  * the kernel spreads connections) and its own libcurl multi handle
  * (curl_multi_socket_action).  A request lives on one worker from accept to the last
- * byte: no locks on the request path.  The loop never blocks on anything but epoll_wait. */
+ * byte: no locks on the request path.  The loop blocks only in epoll_wait, with one
+ * exception: a request alone on its worker commits its reservation to the ledger itself
+ * (tg_ledger_waiter_inline), which holds up no other request and saves two thread
+ * wake-ups.
+ *
+ * Upstream HTTP: HTTP/1.1 keep-alive by default; a provider with "http2": true multiplexes
+ * its requests over HTTP/2 connections (CURLPIPE_MULTIPLEX, PIPEWAIT, up to
+ * TG_H2_MAX_STREAMS streams a connection), so a stream costs no upstream socket.  Stream
+ * backpressure: an HTTP/1.1 transfer whose client is a stream buffer
+ * (limits.stream_buffer_bytes) behind is paused until the client catches up; an HTTP/2
+ * transfer is never paused (libcurl 7.88 can stall every stream of a connection while one
+ * is paused): such a stream is cut instead, the client getting what was buffered, an
+ * error event (code "stream_buffer_full") and the end of the stream, and the record its
+ * usage estimated from the delivered text (metric kind "slow_client"). */
 #ifndef TG_SERVER_H
 #define TG_SERVER_H
 
