@@ -119,7 +119,10 @@ static bool price_cand(const tg_route_input *in, const tg_policy_rule *rule, int
     char why[TG_ROUTE_WHY_MAX];
     if (in->provider_ok && !in->provider_ok(in->pctx, c->provider, why))
         return exclude(c, "%s", why);
-    if (!(m->endpoints & endpoint_bit(in->ctx.endpoint)))
+    uint32_t ep = endpoint_bit(in->ctx.endpoint);
+    if (ep & (TG_CAT_EP_CHAT | TG_CAT_EP_MESSAGES)) /* tollgate translates between these */
+        ep = TG_CAT_EP_CHAT | TG_CAT_EP_MESSAGES;
+    if (!(m->endpoints & ep))
         return exclude(c, "does not serve the %s endpoint", in->ctx.endpoint);
     uint32_t missing = in->ctx.caps & ~m->caps;
     if (missing) {
