@@ -103,9 +103,7 @@ static void apply_usage(const cJSON *usage, tg_usage *u)
         bool has1 = count(cc, "ephemeral_1h_input_tokens", &w1h);
         if (!total && (has5 || has1))
             write = w5m + w1h;
-    } else if (total) {
-        w1h = 0; /* no breakdown: every write is the default 5-minute TTL */
-    }
+    } /* no breakdown: the 1-hour part said before stands (none: all 5-minute) */
     if (w1h > write)
         w1h = write;
     if (count(usage, "output_tokens", &v))
