@@ -711,7 +711,7 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
     if (!secret || !*secret) {
         *ret = send_error(r, 401, "invalid_request_error", "missing_api_key",
                           "You didn't provide an API key. Send your tollgate virtual key "
-                          "as 'Authorization: Bearer <key>'.");
+                          "as 'Authorization: Bearer <key>' (or 'x-api-key: <key>').");
         return false;
     }
     int st = lookup_key(r->w, secret, &r->key);
@@ -916,7 +916,7 @@ static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
         *ret = send_error(r, 400, "invalid_request_error", NULL,
                           "We could not parse the JSON body of your request. (HINT: This "
                           "likely means you aren't using your HTTP library correctly. The "
-                          "OpenAI API expects a JSON payload.)");
+                          "API expects a JSON payload.)");
         return NULL;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
@@ -1479,7 +1479,8 @@ static uint32_t failure_class(const tg_req *r)
     if (r->up_status == 429)
         return TG_FB_429;
     if (r->up_status == 400 && r->out.len &&
-        memmem(r->out.p, r->out.len, "context_length_exceeded", 23))
+        (memmem(r->out.p, r->out.len, "context_length_exceeded", 23) ||
+         memmem(r->out.p, r->out.len, "prompt is too long", 18))) /* OpenAI; Anthropic */
         return TG_FB_CONTEXT_LENGTH;
     return 0;
 }

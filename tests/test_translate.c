@@ -406,8 +406,8 @@ START_TEST(stream_anthropic_to_openai)
     ck_assert(st.done);
     const char *want[] = {
         "{\"role\":\"assistant\",\"content\":\"\"}", "{\"content\":\"Hi\"}",
-        "{\"tool_calls\":[{\"index\":0,\"id\":\"toolu_1\",\"type\":\"function\",\"function\":"
-        "{\"name\":\"w\",\"arguments\":\"\"}}]}",
+        ("{\"tool_calls\":[{\"index\":0,\"id\":\"toolu_1\",\"type\":\"function\",\"function\":"
+         "{\"name\":\"w\",\"arguments\":\"\"}}]}"),
         "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}",
         "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]}", "{}"};
     char *p = out;

@@ -56,6 +56,7 @@ CATALOG = {"catalog_version": "anth-1", "models": {
                    estimate_factor=1, capabilities=["tools", "vision", "streaming", "reasoning"]),
     "gpt-err": model("openai", "gpt-err-upstream", endpoints=("chat",)),
     "compat-x": model("ollama", "llama-test", endpoints=("chat",)),
+    "gem-x": model("gemini", "gemini-test", endpoints=("chat",)),
 }}
 
 
@@ -118,6 +119,8 @@ def main():
                       "api_key_env": "ANTHROPIC_API_KEY"},
         "openai": {"format": "openai", "base_url": url("openai"), "api_key_env": "OPENAI_API_KEY"},
         "ollama": {"format": "openai", "base_url": url("openai") + "/v1",
+                   "api_key_env": "OPENAI_API_KEY"},
+        "gemini": {"format": "openai", "base_url": url("openai") + "/v1beta/openai",
                    "api_key_env": "OPENAI_API_KEY"},
         "pdown": {"format": "anthropic", "base_url": "http://127.0.0.1:1",
                   "api_key_env": "ANTHROPIC_API_KEY"},
@@ -352,6 +355,12 @@ def main():
     check("openai-compatible provider with base_url .../v1", st == 200 and
           last["path"] == "/v1/chat/completions" and last["body"]["model"] == "llama-test" and
           last["auth_matches_env"], (st, b[:200], last["path"]))
+
+    st, h, b = chat({"model": "gem-x", "messages": [{"role": "user", "content": "hi"}]})
+    last = mock_stats(ports["openai"])["last_request"]
+    check("Gemini-style base_url .../v1beta/openai: the path follows it (the mock has no such "
+          "route: 404 passed on)", st == 404 and
+          last["path"] == "/v1beta/openai/chat/completions", (st, last["path"]))
 
     # ---- the official SDKs (tests/sdk; npm ci on first run)
     sdk_ran = run_sdk(port, key)
