@@ -311,6 +311,13 @@ def main():
           rows)
     n = db.execute("SELECT COUNT(*) FROM requests WHERE attempt = 2").fetchone()[0]
     check("fallback attempts recorded", n >= 7, n)
+    rows = db.execute("SELECT DISTINCT rule, policy_version, price_version FROM requests "
+                      "WHERE id = ?", (fail_id,)).fetchall()
+    check("records carry rule, policy and price versions", rows == [("all-fail", "p1", rows[0][2])]
+          and rows[0][2] != "", rows)
+    vers = {v for (v,) in db.execute("SELECT DISTINCT policy_version FROM requests")}
+    check("requests during reloads carry the version they were routed by",
+          len({v for v in vers if v.startswith("load-")}) >= 2, sorted(vers))
 
 
 run_main(main)
