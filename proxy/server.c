@@ -811,6 +811,51 @@ static bool route(tg_req *r, const cJSON *body, enum MHD_Result *ret)
     return true;
 }
 
+/* Whether `body` (in the caller's dialect) can be said in dialect `up`; err gets why not.
+ * Only chat completions and Anthropic messages translate into each other. */
+static bool translatable(const tg_req *r, const cJSON *body, tg_wire up, char *err, size_t n)
+{
+    tg_wire in = r->ep == TG_EP_MESSAGES ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+    if (in == up)
+        return true;
+    if (r->ep != TG_EP_CHAT && r->ep != TG_EP_MESSAGES) {
+        snprintf(err, n, "%s requests cannot be translated to Anthropic's Messages API.",
+                 tg_endpoint_name(r->ep));
+        return false;
+    }
+    tg_xlate_opts o = {.max_tokens = 1};
+    cJSON *out = NULL;
+    int rc = in == TG_WIRE_OPENAI ? tg_xlate_req_to_anthropic(body, &o, &out, err, n)
+                                  : tg_xlate_req_to_openai(body, &o, &out, err, n);
+    cJSON_Delete(out);
+    return rc != TG_XLATE_REFUSED; /* out of memory: found again when sending */
+}
+
+/* Drops from the plan the candidates whose provider's dialect cannot express the request
+ * (like a missing capability: no hold, no record), keeping the order; when none is left,
+ * queues the 400 naming the first reason, in the caller's dialect. */
+static bool drop_untranslatable(tg_req *r, const cJSON *body, enum MHD_Result *ret)
+{
+    char err[2][TG_XLATE_ERR_MAX] = {"", ""}, first[TG_XLATE_ERR_MAX] = "";
+    int verdict[2] = {-1, -1}, n = 0; /* per upstream dialect: -1 unknown, 0 no, 1 yes */
+    for (int i = 0; i < r->nplan; i++) {
+        int w = r->plan[i].prov && r->plan[i].prov->format == TG_FORMAT_ANTHROPIC;
+        if (verdict[w] < 0)
+            verdict[w] = translatable(r, body, (tg_wire)w, err[w], sizeof err[w]);
+        if (verdict[w]) {
+            r->plan[n++] = r->plan[i];
+            continue;
+        }
+        if (!first[0])
+            snprintf(first, sizeof first, "%s (model %s)", err[w], r->plan[i].model->name);
+    }
+    r->nplan = n;
+    if (n > 0)
+        return true;
+    *ret = send_error(r, 400, "invalid_request_error", "untranslatable_request", first);
+    return false;
+}
+
 /* Makes plan[i] the current attempt. */
 static void use_attempt(tg_req *r, int i)
 {
@@ -1105,7 +1150,7 @@ static enum MHD_Result start_request(tg_req *r)
         cJSON_Delete(body);
         return answer_count(r);
     }
-    if (!route(r, body, &ret)) {
+    if (!route(r, body, &ret) || !drop_untranslatable(r, body, &ret)) {
         cJSON_Delete(body);
         return ret;
     }
