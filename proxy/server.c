@@ -601,7 +601,8 @@ static bool endpoint_of(const char *url, const char *method, tg_endpoint *ep, bo
         {"/v1/chat/completions", TG_EP_CHAT, true}, {"/v1/completions", TG_EP_COMPLETIONS, true},
         {"/v1/embeddings", TG_EP_EMBEDDINGS, true}, {"/v1/responses", TG_EP_RESPONSES, true},
         {"/v1/models", TG_EP_MODELS, false},        {"/healthz", TG_EP_HEALTHZ, false},
-        {"/v1/messages", TG_EP_MESSAGES, true},     {"/v1/messages/count_tokens", TG_EP_MESSAGES, true},
+        {"/v1/messages", TG_EP_MESSAGES, true},
+        {"/v1/messages/count_tokens", TG_EP_MESSAGES, true}, /* answered locally */
     };
     (void)method;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)

@@ -443,13 +443,15 @@ static const char *const openai_stream[] = {
     "\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}",
     "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}",
     "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}",
-    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-    "\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"\"}}]}}]}",
+    ("data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+     "\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"w\","
+     "\"arguments\":\"\"}}]}}]}"),
     "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
     "\"function\":{\"arguments\":\"{\\\"a\\\"\"}}]}}]}",
     "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
     "\"function\":{\"arguments\":\":1}\"}}]}}]}",
-    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
+    ("data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{},"
+     "\"finish_reason\":\"tool_calls\"}]}"),
     "data: {\"id\":\"c9\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":8,"
     "\"prompt_tokens_details\":{\"cached_tokens\":10}}}",
     "data: [DONE]",
