@@ -19,6 +19,8 @@
  *   user                           <-> metadata.user_id
  *   finish_reason stop/length/tool_calls/content_filter <-> stop_reason
  *                                      end_turn|stop_sequence/max_tokens/tool_use/refusal
+ *                                      (OpenAI never says which stop sequence ended an
+ *                                      answer: its "stop" is end_turn, stop_sequence null)
  *   usage prompt_tokens (cached included), cached_tokens, completion_tokens <->
  *         input_tokens + cache_read_input_tokens + cache_creation_input_tokens, ...
  * Streams: Anthropic's message_start / content_block_{start,delta,stop} / message_delta /
