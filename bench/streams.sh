@@ -18,15 +18,16 @@
 # enough that all N are open at once while the client is still connecting the last ones.
 #
 # usage: bash bench/streams.sh [N]      (default 10000; needs ./build, nginx from Debian)
-#   env: DELAY_MS (default 1000), WORDS (default 60), WORKERS (tollgate; default per core),
-#        BASELINE=0 skips the nginx-alone run
+#   env: DELAY_MS (default 1000), WORDS (default 90), WORKERS (tollgate; default per core),
+#        BASELINE=0 skips the nginx-alone run, MAX_HEADER_BYTES sets tollgate's
+#        limits.max_header_bytes (libmicrohttpd's per-connection pool is that + 8 KiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tg=$PWD/build/proxy/tollgate
 mock=$PWD/build/tests/mock/mock_vendor
 n=${1:-10000}
 delay=${DELAY_MS:-1000}
-words=${WORDS:-60}
+words=${WORDS:-90}
 for c in nginx openssl; do command -v $c >/dev/null || { echo "bench/streams.sh: needs $c (apt-get install nginx-light openssl)"; exit 1; }; done
 ulimit -n "$(ulimit -Hn)"
 hard=$(ulimit -Hn)
@@ -120,7 +121,8 @@ cat >"$work/tg.json" <<CFG
  "store":"sqlite:$work/tg.db","default_provider":"openai",
  "providers":{"openai":{"format":"openai","base_url":"https://127.0.0.1:$h2p","http2":true,
    "ca_file":"$work/cert.pem",
-   "api_key_env":"MOCK_KEY","timeouts":{"idle_ms":60000}}}}
+   "api_key_env":"MOCK_KEY","timeouts":{"idle_ms":60000}}}${MAX_HEADER_BYTES:+,
+ \"limits\":{\"max_header_bytes\":$MAX_HEADER_BYTES\}}}
 CFG
 "$tg" teams add bench --config "$work/tg.json" >/dev/null
 key=$("$tg" keys create --team bench --config "$work/tg.json" 2>/dev/null)
