@@ -686,16 +686,23 @@ START_TEST(ledger_inline_commit)
     ck_assert_int_eq(tg_ledger_waiter_new(&w), 0);
     tg_ledger_waiter_inline(w, true);
     int64_t now = at(2026, 11, 24, 10, 0, 0);
-    tg_record r = mk_rec("req_plain", now);
-    tg_ledger_submit(lg, &r, NULL, 0);
-    r = mk_rec("req_inline", now);
-    tg_ledger_submit(lg, &r, w, 5);
+    tg_record r = mk_rec("req_inline", now);
+    tg_ledger_submit(lg, &r, w, 5); /* nothing queued: the writer is not writing */
     struct pollfd p = {.fd = tg_ledger_waiter_fd(w), .events = POLLIN};
     ck_assert_int_eq(poll(&p, 1, 0), 1); /* already readable: no wait for the writer */
     tg_ledger_done done[4];
     ck_assert_uint_eq(tg_ledger_collect(w, done, 4), 1);
     ck_assert(done[0].cookie == 5 && done[0].ok);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 2); /* both, no sync */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 1); /* durable, no sync */
+    /* a plain row queued before goes with it (inline, or by the writer when its 5 ms tick
+     * took the plain row first): either way it is durable when the notice comes */
+    r = mk_rec("req_plain", now);
+    tg_ledger_submit(lg, &r, NULL, 0);
+    r = mk_rec("req_inline2", now);
+    tg_ledger_submit(lg, &r, w, 8);
+    ck_assert(wait_notice(w, 8));
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 3);
+    tg_ledger_sync(lg);
     /* the store refuses (another connection holds the write lock past the busy timeout) */
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -715,7 +722,7 @@ START_TEST(ledger_inline_commit)
     tg_ledger_submit(lg, &r, w, 7);
     ck_assert(wait_notice(w, 7));
     tg_ledger_stop(lg);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 4);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 5);
     tg_ledger_waiter_free(w);
 }
 END_TEST
