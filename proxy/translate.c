@@ -31,11 +31,13 @@
 #include "translate.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TG_XLATE_MSG_PREVIEW 400 /* bytes of a non-JSON vendor error quoted */
+#define TG_XLATE_MEDIA_TYPE_MAX 64 /* a data: URL's media type, with its NUL */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -67,6 +69,13 @@ static const char *str(const cJSON *o, const char *k)
 static bool is(const char *a, const char *b)
 {
     return a && strcmp(a, b) == 0;
+}
+
+/* Whether o has key k with a value other than null. */
+static bool given(const cJSON *o, const char *k)
+{
+    const cJSON *v = get(o, k);
+    return v && !cJSON_IsNull(v);
 }
 
 /* A copy of v added to o under k (nothing when v is NULL).  False when memory ran out. */
@@ -140,7 +149,11 @@ static int image_to_anthropic(const cJSON *part, cJSON **out, char *err, size_t 
             return refuse(err, errlen, "%s: only base64 data: URLs can be sent to Anthropic "
                           "(data:<media type>;base64,<data>)", where);
         }
-        char mt[64];
+        char mt[TG_XLATE_MEDIA_TYPE_MAX];
+        if (semi - (url + 5) >= (ptrdiff_t)sizeof mt) {
+            cJSON_Delete(src);
+            return refuse(err, errlen, "%s: the data: URL's media type is too long", where);
+        }
         snprintf(mt, sizeof mt, "%.*s", (int)(semi - (url + 5)), url + 5);
         cJSON_AddStringToObject(src, "type", "base64");
         cJSON_AddStringToObject(src, "media_type", mt);
@@ -260,6 +273,11 @@ static int message_to_anthropic(const cJSON *m, cJSON *msgs, cJSON *system, char
     if (get(m, "refusal") && !cJSON_IsNull(get(m, "refusal")))
         return refuse(err, errlen, "%s.refusal cannot be translated to Anthropic's Messages "
                       "API", where);
+    if (given(m, "tool_calls") && (!is(role, "assistant") || !cJSON_IsArray(get(m, "tool_calls"))))
+        return refuse(err, errlen, "%s.tool_calls: only an assistant message has them, as an "
+                      "array", where);
+    if (given(m, "tool_call_id") && !is(role, "tool"))
+        return refuse(err, errlen, "%s.tool_call_id: only a tool message has one", where);
     if (is(role, "system") || is(role, "developer"))
         return content_to_blocks(get(m, "content"), system, false, true, err, errlen, where);
     cJSON *blocks = cJSON_CreateArray();
@@ -461,6 +479,10 @@ int tg_xlate_req_to_anthropic(const cJSON *chat, const tg_xlate_opts *o, cJSON *
         if (get(chat, same[i]) && !cJSON_IsNull(get(chat, same[i])))
             add_copy(a, same[i], get(chat, same[i]));
     const cJSON *tools = get(chat, "tools");
+    if (rc == TG_XLATE_OK && given(chat, "tools") && !cJSON_IsArray(tools))
+        rc = refuse(err, errlen, "tools: expected an array of tools");
+    if (rc == TG_XLATE_OK && given(chat, "user") && !str(chat, "user"))
+        rc = refuse(err, errlen, "user: expected a string");
     if (rc == TG_XLATE_OK && cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0)
         rc = tools_to_anthropic(tools, a, err, errlen);
     if (rc == TG_XLATE_OK)
@@ -691,6 +713,10 @@ static int tools_to_openai(const cJSON *tools, cJSON *out, char *err, size_t err
 {
     if (!tools || cJSON_IsNull(tools))
         return TG_XLATE_OK;
+    if (!cJSON_IsArray(tools))
+        return refuse(err, errlen, "tools: expected an array of tools");
+    if (cJSON_GetArraySize(tools) == 0)
+        return TG_XLATE_OK; /* OpenAI refuses "tools": [], and none says the same */
     cJSON *arr = cJSON_AddArrayToObject(out, "tools");
     const cJSON *t;
     int i = 0;
@@ -713,11 +739,16 @@ static int tools_to_openai(const cJSON *tools, cJSON *out, char *err, size_t err
     return TG_XLATE_OK;
 }
 
-static int tool_choice_to_openai(const cJSON *tc, cJSON *out, char *err, size_t errlen)
+/* tool_choice (and disable_parallel_tool_use) for OpenAI.  Without tools, auto and none
+ * say nothing and are left out (OpenAI refuses a tool_choice without tools). */
+static int tool_choice_to_openai(const cJSON *tc, bool tools, cJSON *out, char *err,
+                                 size_t errlen)
 {
     if (!tc || cJSON_IsNull(tc))
         return TG_XLATE_OK;
     const char *t = str(tc, "type");
+    if (!tools && (is(t, "auto") || is(t, "none")))
+        return TG_XLATE_OK;
     if (is(t, "auto") || is(t, "none"))
         cJSON_AddStringToObject(out, "tool_choice", t);
     else if (is(t, "any"))
@@ -754,6 +785,10 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
     static const char *const md_known[] = {"user_id"};
     if (md && !cJSON_IsNull(md) && (!cJSON_IsObject(md) || !keys_known(md, md_known, 1, &bad)))
         return refuse(err, errlen, "metadata: only user_id can be translated");
+    if (given(md, "user_id") && !str(md, "user_id"))
+        return refuse(err, errlen, "metadata.user_id: expected a string");
+    if (stop && !cJSON_IsNull(stop) && !cJSON_IsArray(stop))
+        return refuse(err, errlen, "stop_sequences: expected an array of strings");
     if (cJSON_GetArraySize(stop) > TG_XLATE_MAX_STOP)
         return refuse(err, errlen, "stop_sequences: OpenAI's chat API takes at most %d",
                       TG_XLATE_MAX_STOP);
@@ -782,7 +817,8 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
     if (rc == TG_XLATE_OK)
         rc = tools_to_openai(get(msg, "tools"), c, err, errlen);
     if (rc == TG_XLATE_OK)
-        rc = tool_choice_to_openai(get(msg, "tool_choice"), c, err, errlen);
+        rc = tool_choice_to_openai(get(msg, "tool_choice"),
+                                   cJSON_GetArraySize(get(msg, "tools")) > 0, c, err, errlen);
     if (str(md, "user_id"))
         cJSON_AddStringToObject(c, "user", str(md, "user_id"));
     if (rc != TG_XLATE_OK) {

@@ -174,6 +174,34 @@ static const row rows[] = {
     {"url-less image source", TO_O, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
      "\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}",
      NULL, "file"},
+    /* review: what was silently dropped or sent in a shape the other side rejects */
+    {"empty tools (OpenAI rejects tools: []), tool_choice auto without tools", TO_O,
+     "{\"model\":\"m\",\"max_tokens\":2,\"tools\":[],\"tool_choice\":{\"type\":\"auto\"},"
+     "\"messages\":[]}",
+     "{\"model\":\"m\",\"max_completion_tokens\":2,\"messages\":[]}", NULL},
+    {"tools not an array", TO_O, "{\"model\":\"m\",\"tools\":{\"name\":\"w\"},"
+     "\"messages\":[]}", NULL, "tools"},
+    {"stop_sequences not an array", TO_O, "{\"model\":\"m\",\"stop_sequences\":\"x\","
+     "\"messages\":[]}", NULL, "stop_sequences"},
+    {"metadata.user_id not a string", TO_O, "{\"model\":\"m\",\"metadata\":{\"user_id\":5},"
+     "\"messages\":[]}", NULL, "user_id"},
+    {"tools not an array, to Anthropic", TO_A, "{\"model\":\"m\",\"tools\":{\"type\":"
+     "\"function\"},\"messages\":[]}", NULL, "tools"},
+    {"user not a string", TO_A, "{\"model\":\"m\",\"user\":5,\"messages\":[]}", NULL,
+     "user"},
+    {"tool_calls on a user message", TO_A, "{\"model\":\"m\",\"messages\":[{\"role\":"
+     "\"user\",\"content\":\"x\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+     "\"function\":{\"name\":\"w\",\"arguments\":\"{}\"}}]}]}", NULL,
+     "messages[0].tool_calls"},
+    {"tool_call_id on an assistant message", TO_A, "{\"model\":\"m\",\"messages\":[{"
+     "\"role\":\"assistant\",\"content\":\"x\",\"tool_call_id\":\"c\"}]}", NULL,
+     "messages[0].tool_call_id"},
+    {"tool_calls not an array", TO_A, "{\"model\":\"m\",\"messages\":[{\"role\":"
+     "\"assistant\",\"content\":\"x\",\"tool_calls\":\"c\"}]}", NULL, "tool_calls"},
+    {"data URL media type too long", TO_A, "{\"model\":\"m\",\"messages\":[{\"role\":"
+     "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx;base64,"
+     "AAAA\"}}]}]}", NULL, "media type"},
 };
 #define NROWS ((int)(sizeof rows / sizeof *rows))
 
