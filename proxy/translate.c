@@ -1108,6 +1108,14 @@ static int block_index(const cJSON *e)
                ? (int)i->valuedouble : -1;
 }
 
+static int stream_fail(tg_xlate_stream *xs, const char *msg, tg_buf *out);
+
+#define TG_XLATE_STR_(x) #x
+#define TG_XLATE_STR(x) TG_XLATE_STR_(x)
+#define TG_XLATE_TOO_MANY_TOOLS                                                     \
+    "the answer has more tool calls (or content blocks) than tollgate translates in a " \
+    "stream (" TG_XLATE_STR(TG_XLATE_MAX_TOOLS) ")"
+
 /* One Anthropic event as OpenAI chunks. */
 static int anthropic_to_chunks(tg_xlate_stream *xs, const tg_sse_state *st, const cJSON *e,
                                tg_buf *out)
@@ -1127,8 +1135,9 @@ static int anthropic_to_chunks(tg_xlate_stream *xs, const tg_sse_state *st, cons
         return TG_BUF_OK;
     int bi = block_index(e);
     const cJSON *cb = get(e, "content_block"), *d = get(e, "delta");
-    if (is(t, "content_block_start") && is(str(cb, "type"), "tool_use") && bi >= 0 &&
-        xs->ntools < TG_XLATE_MAX_TOOLS) {
+    if (is(t, "content_block_start") && is(str(cb, "type"), "tool_use")) {
+        if (bi < 0 || xs->ntools >= TG_XLATE_MAX_TOOLS)
+            return stream_fail(xs, TG_XLATE_TOO_MANY_TOOLS, out);
         xs->tool_of_block[bi] = xs->ntools++;
         return emit_chunk(xs, out, tool_delta(xs->tool_of_block[bi], str(cb, "id"),
                                               str(cb, "name"), ""), NULL);
@@ -1250,7 +1259,7 @@ static int tool_chunks(tg_xlate_stream *xs, const cJSON *calls, tg_buf *out)
         int idx = block_index(tc);
         const cJSON *fn = get(tc, "function");
         if (idx < 0)
-            continue;
+            return stream_fail(xs, TG_XLATE_TOO_MANY_TOOLS, out);
         if (xs->block_of_tool[idx] < 0) {
             rc = open_block(xs, out, str(tc, "id"), str(fn, "name") ? str(fn, "name") : "");
             xs->block_of_tool[idx] = xs->open_block;
@@ -1317,11 +1326,9 @@ static int chunk_to_anthropic(tg_xlate_stream *xs, const tg_sse_state *st, const
     return rc;
 }
 
-/* An in-stream error event of the upstream, in the caller's dialect. */
-static int stream_error(tg_xlate_stream *xs, const cJSON *e, tg_buf *out)
+/* Ends the translation with an error event saying msg, in the caller's dialect. */
+static int stream_fail(tg_xlate_stream *xs, const char *msg, tg_buf *out)
 {
-    const cJSON *err = get(e, "error");
-    const char *msg = str(err, "message") ? str(err, "message") : "upstream stream error";
     tg_buf b;
     tg_buf_init(&b, (size_t)-1);
     const tg_dialect *d = xs->to == TG_WIRE_ANTHROPIC ? &tg_dialect_anthropic
@@ -1333,6 +1340,14 @@ static int stream_error(tg_xlate_stream *xs, const cJSON *e, tg_buf *out)
     tg_buf_free(&b);
     xs->finished = true;
     return rc;
+}
+
+/* An in-stream error event of the upstream, in the caller's dialect. */
+static int stream_error(tg_xlate_stream *xs, const cJSON *e, tg_buf *out)
+{
+    const cJSON *err = get(e, "error");
+    return stream_fail(xs, str(err, "message") ? str(err, "message") : "upstream stream error",
+                       out);
 }
 
 int tg_xlate_sse(tg_xlate_stream *xs, const tg_dialect *up, tg_sse_state *st, const char *ev,

@@ -570,6 +570,37 @@ START_TEST(stream_passthrough_and_errors)
 }
 END_TEST
 
+/* A tool call beyond what a stream translator tracks (TG_XLATE_MAX_TOOLS) is not dropped
+ * in silence: the caller gets an error event and the translation ends. */
+START_TEST(stream_tool_limit)
+{
+    tg_sse_state st = {0};
+    tg_buf_init(&st.delivered, 1 << 16);
+    tg_xlate_stream *xs = tg_xlate_stream_new(TG_WIRE_ANTHROPIC, TG_WIRE_OPENAI, false, 5);
+    const char *evs[] = {anth_stream[0], "event: content_block_start\ndata: {\"type\":"
+                         "\"content_block_start\",\"index\":200,\"content_block\":{\"type\":"
+                         "\"tool_use\",\"id\":\"toolu_9\",\"name\":\"w\",\"input\":{}}}",
+                         anth_stream[10]};
+    char *out = run_stream(xs, &tg_dialect_anthropic, &st, evs, 3);
+    char *err = strstr(out, "\n\ndata: {\"error\":{\"message\":");
+    ck_assert_msg(err != NULL && strstr(err, "tool") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "[DONE]")); /* the answer is not passed off as whole */
+    free(out);
+    tg_xlate_stream_free(xs);
+    xs = tg_xlate_stream_new(TG_WIRE_OPENAI, TG_WIRE_ANTHROPIC, false, 5);
+    const char *oevs[] = {openai_stream[1], "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{\"tool_calls\":[{\"index\":128,\"id\":\"call_9\","
+                          "\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":"
+                          "\"{}\"}}]}}]}", "data: [DONE]"};
+    out = run_stream(xs, &tg_dialect_openai, &st, oevs, 3);
+    ck_assert_msg(strstr(out, "event: error\ndata: {\"type\":\"error\"") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "message_stop"));
+    free(out);
+    tg_xlate_stream_free(xs);
+    tg_buf_free(&st.delivered);
+}
+END_TEST
+
 START_TEST(anthropic_usage)
 {
     tg_usage u = {0};
@@ -611,6 +642,7 @@ static Suite *translate_suite(void)
     tcase_add_test(tc, stream_anthropic_to_openai);
     tcase_add_test(tc, stream_openai_to_anthropic);
     tcase_add_test(tc, stream_passthrough_and_errors);
+    tcase_add_test(tc, stream_tool_limit);
     tcase_add_test(tc, anthropic_usage);
     suite_add_tcase(s, tc);
     return s;
