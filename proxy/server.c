@@ -62,6 +62,7 @@
 #define TG_MAX_SSE_EVENT ((size_t)4 << 20)          /* one SSE event */
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
+#define TG_MAX_ANTHROPIC_HEADER 2048                /* anthropic-version/-beta passed on */
 #define TG_SWEEP_MS 200                             /* timeout checks */
 #define TG_STREAM_BLOCK 1024                        /* MHD's buffer for a streamed reply to an
                                                        HTTP/1.0 client (chunked replies are
@@ -495,15 +496,16 @@ static const char *upstream_path(const tg_req *r)
     return r->prov->format == TG_FORMAT_ANTHROPIC ? "/v1/messages" : "/v1/chat/completions";
 }
 
-/* Adds Anthropic's version header (the client's, else the default) and its beta flags. */
+/* Adds Anthropic's version header (the client's, else the default) and its beta flags
+ * (start_request refused values longer than TG_MAX_ANTHROPIC_HEADER). */
 static struct curl_slist *anthropic_headers(tg_req *r, struct curl_slist *h)
 {
-    char line[256];
+    char line[TG_MAX_ANTHROPIC_HEADER + 32];
     const char *v = r->ep == TG_EP_MESSAGES ? header(r->con, "anthropic-version") : NULL;
     snprintf(line, sizeof line, "anthropic-version: %s", v ? v : TG_XLATE_DEFAULT_VERSION);
     h = curl_slist_append(h, line);
     const char *beta = r->ep == TG_EP_MESSAGES ? header(r->con, "anthropic-beta") : NULL;
-    if (beta && strlen(beta) < sizeof line - 32) {
+    if (beta) {
         snprintf(line, sizeof line, "anthropic-beta: %s", beta);
         h = curl_slist_append(h, line);
     }
@@ -1135,9 +1137,17 @@ static enum MHD_Result start_request(tg_req *r)
     if (r->ep == TG_EP_MODELS)
         return answer_local(r);
     const char *av = header(r->con, "anthropic-version");
+    const char *ab = header(r->con, "anthropic-beta");
     if (r->ep == TG_EP_MESSAGES && (!av || !*av))
         return send_error(r, 400, "invalid_request_error", NULL,
                           "anthropic-version: header is required");
+    if (r->ep == TG_EP_MESSAGES && ((av && strlen(av) > TG_MAX_ANTHROPIC_HEADER) ||
+                                    (ab && strlen(ab) > TG_MAX_ANTHROPIC_HEADER))) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "The anthropic-version and anthropic-beta headers may have "
+                 "at most %d bytes each.", TG_MAX_ANTHROPIC_HEADER);
+        return send_error(r, 400, "invalid_request_error", NULL, msg);
+    }
     if (r->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes.",
