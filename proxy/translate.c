@@ -18,7 +18,8 @@
  *   parallel_tool_calls:false      <-> disable_parallel_tool_use
  *   user                           <-> metadata.user_id
  *   finish_reason stop/length/tool_calls/content_filter <-> stop_reason
- *                                      end_turn|stop_sequence/max_tokens/tool_use/refusal
+ *                                      end_turn|stop_sequence|pause_turn/max_tokens|
+ *                                      model_context_window_exceeded/tool_use/refusal
  *                                      (OpenAI never says which stop sequence ended an
  *                                      answer: its "stop" is end_turn, stop_sequence null)
  *   usage prompt_tokens (cached included), cached_tokens, completion_tokens <->
@@ -833,8 +834,8 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
 
 static const char *finish_of(const char *stop_reason)
 {
-    if (is(stop_reason, "max_tokens"))
-        return "length";
+    if (is(stop_reason, "max_tokens") || is(stop_reason, "model_context_window_exceeded"))
+        return "length"; /* cut short, by max_tokens or by the context window */
     if (is(stop_reason, "tool_use"))
         return "tool_calls";
     if (is(stop_reason, "refusal"))

@@ -316,7 +316,10 @@ START_TEST(stop_reasons)
 {
     static const char *const a2o[][2] = {{"end_turn", "stop"}, {"stop_sequence", "stop"},
                                          {"max_tokens", "length"}, {"tool_use", "tool_calls"},
-                                         {"refusal", "content_filter"}};
+                                         {"refusal", "content_filter"},
+                                         {"pause_turn", "stop"},
+                                         /* the answer filled the context window: cut */
+                                         {"model_context_window_exceeded", "length"}};
     static const char *const o2a[][2] = {{"stop", "end_turn"}, {"length", "max_tokens"},
                                          {"tool_calls", "tool_use"},
                                          {"content_filter", "refusal"}};
