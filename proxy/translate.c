@@ -963,6 +963,35 @@ int tg_xlate_resp_to_anthropic(const cJSON *chat, cJSON **out)
     return TG_XLATE_OK;
 }
 
+/* Length of the well-formed UTF-8 character at p (1 to 4), or 0 when it is not one
+ * (a bad lead byte, an overlong form, a surrogate, past U+10FFFF, or cut short). */
+static int utf8_char(const unsigned char *p)
+{
+    int n = *p < 0x80 ? 1 : *p >= 0xC2 && *p < 0xE0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+            : *p >= 0xF0 && *p < 0xF5 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((*p == 0xE0 && p[1] < 0xA0) || (*p == 0xED && p[1] >= 0xA0) ||
+        (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Makes the NUL-terminated s valid UTF-8 in place: each byte that does not start a
+ * well-formed character becomes '?' (JSON text must be UTF-8; vendor pages may not be). */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = utf8_char(p);
+        if (!n)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 /* The error type each dialect uses for an HTTP status. */
 static const char *error_type(int status, tg_wire to)
 {
@@ -989,14 +1018,19 @@ static const char *error_type(int status, tg_wire to)
 
 int tg_xlate_error(const char *body, size_t len, int status, tg_wire to, tg_buf *out)
 {
+    if (!body)
+        len = 0;
     cJSON *j = cJSON_ParseWithLength(body ? body : "", len);
-    const cJSON *e = get(j, "error");
-    const char *msg = cJSON_IsString(e) ? e->valuestring : str(e, "message");
-    char raw[TG_XLATE_MSG_PREVIEW + 64];
-    if (!msg) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    cJSON *m = cJSON_IsString(e) ? e : cJSON_GetObjectItemCaseSensitive(e, "message");
+    char *msg = cJSON_IsString(m) ? m->valuestring : NULL, raw[TG_XLATE_MSG_PREVIEW + 64];
+    if (msg) {
+        utf8_scrub(msg); /* j is ours; cJSON passes invalid UTF-8 through */
+    } else {
         snprintf(raw, sizeof raw, "The upstream answered HTTP %d: %.*s", status,
                  (int)(len < TG_XLATE_MSG_PREVIEW ? len : TG_XLATE_MSG_PREVIEW),
                  body ? body : "");
+        utf8_scrub(raw);
         msg = raw;
     }
     const char *code = NULL;

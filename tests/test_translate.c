@@ -380,6 +380,52 @@ START_TEST(errors)
 }
 END_TEST
 
+/* Whether s is well-formed UTF-8 (no overlong forms, surrogates or truncated sequences). */
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *p < 0xC2) || (*p == 0xE0 && (p[1] & 0xE0) == 0x80) ||
+            (*p == 0xED && p[1] >= 0xA0) || (*p == 0xF0 && p[1] < 0x90) || *p > 0xF4 ||
+            (*p == 0xF4 && p[1] >= 0x90))
+            return false;
+        for (int i = 1; i <= n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* A vendor error that is not JSON is quoted, and the quote is valid UTF-8 (JSON must be)
+ * even when the body is Latin-1 or the preview cuts a character in two. */
+START_TEST(error_text_utf8)
+{
+    char body[1024];
+    memset(body, 'a', sizeof body);
+    static const char head[] = "<h1>Bad \xe9\xff gateway</h1>";
+    memcpy(body, head, sizeof head - 1);
+    memcpy(body + 399, "\xc3\xa9", 2); /* "é" across the 400-byte preview limit */
+    for (int to = 0; to < 2; to++) {
+        tg_buf b;
+        tg_buf_init(&b, 1 << 16);
+        ck_assert_int_eq(tg_xlate_error(body, sizeof body, 502, (tg_wire)to, &b), TG_BUF_OK);
+        ck_assert_msg(valid_utf8(b.p), "not UTF-8: %s", b.p);
+        cJSON *j = cJSON_Parse(b.p);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_ptr_nonnull(strstr(b.p, "Bad "));
+        cJSON_Delete(j);
+        tg_buf_reset(&b);
+        const char *je = "{\"error\":{\"message\":\"caf\xe9 closed\"}}";
+        ck_assert_int_eq(tg_xlate_error(je, strlen(je), 500, (tg_wire)to, &b), TG_BUF_OK);
+        ck_assert_msg(valid_utf8(b.p) && strstr(b.p, "caf? closed"), "%s", b.p);
+        tg_buf_free(&b);
+    }
+}
+END_TEST
+
 /* Feeds events (separated by blank lines) through tg_xlate_sse; returns the output. */
 static char *run_stream(tg_xlate_stream *xs, const tg_dialect *up, tg_sse_state *st,
                         const char *const *events, int n)
@@ -642,6 +688,7 @@ static Suite *translate_suite(void)
     tcase_add_test(tc, answers);
     tcase_add_test(tc, stop_reasons);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, error_text_utf8);
     tcase_add_test(tc, stream_anthropic_to_openai);
     tcase_add_test(tc, stream_openai_to_anthropic);
     tcase_add_test(tc, stream_passthrough_and_errors);
