@@ -307,6 +307,8 @@ static int message_to_anthropic(const cJSON *m, cJSON *msgs, cJSON *system, char
     return TG_XLATE_OK;
 }
 
+/* OpenAI function tools as Anthropic tools in out["tools"]; other kinds and strict are
+ * refused (err says which). */
 static int tools_to_anthropic(const cJSON *tools, cJSON *out, char *err, size_t errlen)
 {
     cJSON *arr = cJSON_AddArrayToObject(out, "tools");
@@ -336,6 +338,8 @@ static int tools_to_anthropic(const cJSON *tools, cJSON *out, char *err, size_t 
     return TG_XLATE_OK;
 }
 
+/* tool_choice and parallel_tool_calls:false as Anthropic's tool_choice in out (none when
+ * the request has neither). */
 static int tool_choice_to_anthropic(const cJSON *chat, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *tc = get(chat, "tool_choice");
@@ -391,6 +395,7 @@ static int check_chat_defaults(const cJSON *chat, char *err, size_t errlen)
     return TG_XLATE_OK;
 }
 
+/* "stop" (a string or an array of strings) as out["stop_sequences"]. */
 static int stop_to_anthropic(const cJSON *stop, cJSON *out, char *err, size_t errlen)
 {
     if (!stop || cJSON_IsNull(stop))
@@ -411,6 +416,8 @@ static int stop_to_anthropic(const cJSON *stop, cJSON *out, char *err, size_t er
                                : refuse(err, errlen, "stop: expected a string or an array");
 }
 
+/* The chat messages as out["messages"] and out["system"] (a string when one block, blocks
+ * when more).  On refusal out gets neither. */
 static int messages_to_anthropic(const cJSON *chat, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *msgs = get(chat, "messages");
@@ -600,6 +607,8 @@ static int user_to_openai(const cJSON *content, cJSON *msgs, char *err, size_t e
     return TG_XLATE_OK;
 }
 
+/* An assistant message's blocks as one OpenAI assistant message appended to msgs: the
+ * text blocks joined, tool_use blocks as tool_calls (content null when only calls). */
 static int assistant_to_openai(const cJSON *content, cJSON *msgs, char *err, size_t errlen,
                                const char *where)
 {
@@ -652,6 +661,7 @@ static int assistant_to_openai(const cJSON *content, cJSON *msgs, char *err, siz
     return TG_XLATE_OK;
 }
 
+/* Anthropic's "system" (string or text blocks) as a leading system message in msgs. */
 static int system_to_openai(const cJSON *sys, cJSON *msgs, char *err, size_t errlen)
 {
     if (!sys || cJSON_IsNull(sys))
@@ -676,6 +686,7 @@ static int system_to_openai(const cJSON *sys, cJSON *msgs, char *err, size_t err
     return TG_XLATE_OK;
 }
 
+/* The Anthropic messages (and system) as out["messages"]. */
 static int msgs_to_openai(const cJSON *msg, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *msgs = get(msg, "messages");
@@ -710,6 +721,7 @@ static int msgs_to_openai(const cJSON *msg, cJSON *out, char *err, size_t errlen
     return rc;
 }
 
+/* Anthropic client tools as OpenAI function tools in out["tools"]; server tools refused. */
 static int tools_to_openai(const cJSON *tools, cJSON *out, char *err, size_t errlen)
 {
     if (!tools || cJSON_IsNull(tools))
@@ -832,6 +844,7 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
 
 /* ------------------------------------------------------------------ answers */
 
+/* OpenAI's finish_reason for an Anthropic stop_reason (NULL or unknown: "stop"). */
 static const char *finish_of(const char *stop_reason)
 {
     if (is(stop_reason, "max_tokens") || is(stop_reason, "model_context_window_exceeded"))
@@ -843,6 +856,7 @@ static const char *finish_of(const char *stop_reason)
     return "stop"; /* end_turn, stop_sequence, pause_turn */
 }
 
+/* Anthropic's stop_reason for an OpenAI finish_reason (NULL or unknown: "end_turn"). */
 static const char *stop_reason_of(const char *finish)
 {
     if (is(finish, "length"))
@@ -866,6 +880,8 @@ static cJSON *openai_usage(int64_t prompt, int64_t cached, int64_t completion)
     return u;
 }
 
+/* An Anthropic usage object from OpenAI-style counts (prompt includes the cached part:
+ * input_tokens excludes it, as Anthropic's does). */
 static cJSON *anthropic_usage(int64_t prompt, int64_t cached, int64_t completion)
 {
     cJSON *u = cJSON_CreateObject();
@@ -1136,6 +1152,7 @@ static cJSON *tool_delta(int idx, const char *id, const char *name, const char *
     return d;
 }
 
+/* The event's "index" when it is a number in [0, TG_XLATE_MAX_TOOLS), else -1. */
 static int block_index(const cJSON *e)
 {
     const cJSON *i = get(e, "index");
@@ -1253,6 +1270,7 @@ static int open_block(tg_xlate_stream *xs, tg_buf *out, const char *id, const ch
     return emit(out, "content_block_start", e);
 }
 
+/* A content_block_delta event for block `index` whose delta is {type, key: val}. */
 static int block_delta(tg_buf *out, int index, const char *type, const char *key,
                        const char *val)
 {
@@ -1265,6 +1283,8 @@ static int block_delta(tg_buf *out, int index, const char *type, const char *key
     return emit(out, "content_block_delta", e);
 }
 
+/* The message_start event of a translated OpenAI stream (ids and model from the first
+ * chunk; usage all zero: OpenAI reports it at the end, in message_delta). */
 static int message_start(tg_xlate_stream *xs, const cJSON *chunk, tg_buf *out)
 {
     id_with_prefix(xs->id, sizeof xs->id, "msg_", str(chunk, "id"));
