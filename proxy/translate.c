@@ -375,7 +375,9 @@ static int tool_choice_to_anthropic(const cJSON *chat, cJSON *out, char *err, si
     return TG_XLATE_OK;
 }
 
-/* Fields of a chat request with no Anthropic counterpart unless they hold their default. */
+/* Fields of a chat request with no Anthropic counterpart unless they hold their default,
+ * and a temperature past Anthropic's range (refused, the router drops the Anthropic
+ * candidate for another instead of meeting the vendor's 400). */
 static int check_chat_defaults(const cJSON *chat, char *err, size_t errlen)
 {
     const cJSON *n = get(chat, "n");
@@ -385,6 +387,10 @@ static int check_chat_defaults(const cJSON *chat, char *err, size_t errlen)
     const cJSON *lp = get(chat, "logprobs");
     if (lp && !cJSON_IsNull(lp) && !cJSON_IsFalse(lp))
         return refuse(err, errlen, "logprobs cannot be translated to Anthropic's Messages API");
+    const cJSON *t = get(chat, "temperature");
+    if (cJSON_IsNumber(t) && t->valuedouble > 1)
+        return refuse(err, errlen, "temperature above 1 cannot be translated to Anthropic's "
+                      "Messages API (its range is 0 to 1)");
     static const char *const zero[] = {"presence_penalty", "frequency_penalty"};
     for (size_t i = 0; i < 2; i++) {
         const cJSON *v = get(chat, zero[i]);

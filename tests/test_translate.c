@@ -185,6 +185,8 @@ static const row rows[] = {
      "\"messages\":[]}", NULL, "stop_sequences"},
     {"metadata.user_id not a string", TO_O, "{\"model\":\"m\",\"metadata\":{\"user_id\":5},"
      "\"messages\":[]}", NULL, "user_id"},
+    {"temperature above Anthropic's range", TO_A, "{\"model\":\"m\",\"temperature\":1.5,"
+     "\"messages\":[]}", NULL, "temperature"},
     {"tools not an array, to Anthropic", TO_A, "{\"model\":\"m\",\"tools\":{\"type\":"
      "\"function\"},\"messages\":[]}", NULL, "tools"},
     {"user not a string", TO_A, "{\"model\":\"m\",\"user\":5,\"messages\":[]}", NULL,
