@@ -7,6 +7,8 @@
 #include "policies/catalog.h"
 #include "policies/policy.h"
 #include "proxy/admin_teams.h"
+#include "quotas/money.h"
+#include "quotas/quota.h"
 #include "proxy/metrics.h"
 #include "proxy/routing.h"
 #include "proxy/server.h"
@@ -122,6 +124,38 @@ static cJSON *config_json(const tg_config *c)
     cJSON_AddStringToObject(q, "utc_offset", hp);
     cJSON_AddNumberToObject(q, "min_output_tokens", (double)c->quota_min_output_tokens);
     return o;
+}
+
+/* The quota module's counters in Prometheus text format (nothing when not serving). */
+static int quota_metrics(tg_buf *b)
+{
+    tg_quota *q = tg_server_quota();
+    if (!q)
+        return TG_BUF_OK;
+    tg_quota_stats s;
+    tg_quota_get_stats(q, &s);
+    char usd[TG_MONEY_FMT_SIZE];
+    tg_money_format(s.overshoot_nusd, usd, sizeof usd);
+    return tg_buf_printf(b,
+        "# HELP tollgate_quota_admissions_total Admission decisions by result.\n"
+        "# TYPE tollgate_quota_admissions_total counter\n"
+        "tollgate_quota_admissions_total{result=\"admitted\"} %llu\n"
+        "tollgate_quota_admissions_total{result=\"clamped\"} %llu\n"
+        "tollgate_quota_admissions_total{result=\"refused\"} %llu\n"
+        "# HELP tollgate_quota_settlements_total Holds ended: settled at actual cost or "
+        "released (nothing billed).\n"
+        "# TYPE tollgate_quota_settlements_total counter\n"
+        "tollgate_quota_settlements_total{result=\"settled\"} %llu\n"
+        "tollgate_quota_settlements_total{result=\"released\"} %llu\n"
+        "# HELP tollgate_quota_overshoots_total Settlements above their reservation.\n"
+        "# TYPE tollgate_quota_overshoots_total counter\n"
+        "tollgate_quota_overshoots_total %llu\n"
+        "# HELP tollgate_quota_overshoot_usd_total What the overshoots went over, USD.\n"
+        "# TYPE tollgate_quota_overshoot_usd_total counter\n"
+        "tollgate_quota_overshoot_usd_total %s\n",
+        (unsigned long long)s.admitted, (unsigned long long)s.clamped,
+        (unsigned long long)s.refused, (unsigned long long)s.settled,
+        (unsigned long long)s.released, (unsigned long long)s.overshoots, usd);
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *con, unsigned status, cJSON *j)
@@ -264,7 +298,7 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const cha
     if (strcmp(url, "/metrics") == 0) {
         tg_buf b;
         tg_buf_init(&b, TG_ADMIN_MAX_RESPONSE);
-        enum MHD_Result ret = tg_metrics_render(&b) == TG_BUF_OK
+        enum MHD_Result ret = tg_metrics_render(&b) == TG_BUF_OK && quota_metrics(&b) == TG_BUF_OK
             ? reply(con, 200, "text/plain; version=0.0.4", b.p, b.len)
             : reply_error(con, 500, "server_error", "metrics too large");
         tg_buf_free(&b);

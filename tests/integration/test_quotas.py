@@ -69,8 +69,11 @@ CATALOG = {"catalog_version": "q-1", "models": {
     "q-stream": model("slowstream", *PRICES["q-stream"]),
     "q-noprice": model("ok", "0.15", None),
     "q-est": model("est", *PRICES["q-est"], tokenizer="estimate", estimate_factor=1.0),
+    "q-500": model("p500", "0.15", "0.60"),
 }}
-POLICY = {"policy_version": "q-p1", "rules": [
+POLICY = {"policy_version": "q-p1", "aliases": ["degrade"], "rules": [
+    {"id": "degrade", "when": {"model": "degrade"},
+     "route": {"candidates": ["q-stream", "q-ok"], "objective": "ordered"}},
     {"id": "default", "when": {}, "route": {"candidates": ["$requested"]}}]}
 
 
@@ -432,6 +435,17 @@ def test_clamping(port, admin, db_path, mock_port):
           mock_stats(mock_port)["requests"] == before, (st, b))
 
 
+def test_degrade(port, admin):
+    admin.team("degr", budget_usd="0.0003")
+    key = admin.key("degr")["secret"]
+    st, h, b = post(port, key, chat("degrade", max_tokens=100))
+    check("degrade: a first choice that cannot fit even clamped gives way to a cheaper one",
+          st == 200 and h.get("x-tollgate-model") == "q-ok", (st, h, b[:300]))
+    st, h, b = post(port, key, chat("q-stream", max_tokens=100))
+    check("degrade: the expensive model alone is refused", st == 429 and
+          is_openai_error(b, "insufficient_quota"), (st, b[:300]))
+
+
 def test_unknown_price(port, key, db_path, mock_port):
     before = mock_stats(mock_port)["requests"]
     st, h, b = post(port, key, chat("q-noprice"))
@@ -486,6 +500,34 @@ def test_overshoot(port, admin, db_path):
     check("overshoot: an estimate below the vendor's count is recorded, never hidden",
           st == 200 and r and r[0]["overshoot"] == 1 and r[0]["cost_nusd"] == want and
           r[0]["cost_nusd"] > r[0]["reserved_nusd"], (st, r, want))
+
+
+def test_release(port, admin, db_path):
+    admin.team("rel", budget_usd="1")
+    key = admin.key("rel")["secret"]
+    st, h, b = post(port, key, chat("q-500", max_tokens=100))
+    r = wait_rows(db_path, "id = ?", (h.get("x-tollgate-request-id"),), 1, "released")
+    check("release: an upstream failure passes through", st == 500, (st, b[:200]))
+    check("release: its reservation is released, nothing charged",
+          r and r[0]["state"] == "released" and r[0]["cost_nusd"] == 0 and
+          r[0]["reserved_nusd"] > 0, r)
+    st, t = admin("GET", "/teams/rel")
+    u = t.get("usage", {})
+    check("release: the team's counters are whole again",
+          st == 200 and u.get("spent_usd") == 0 and u.get("reserved_usd") == 0 and
+          u.get("requests") == 0 and u.get("remaining_usd") == 1, t)
+
+
+def test_metrics(admin):
+    st, _, b = request(admin.port, "GET", "/metrics",
+                       headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    text = b.decode()
+    m = dict(re.findall(r"^(tollgate_quota_[a-z_]+(?:\{[^}]*\})?) (\S+)$", text, re.M))
+    check("metrics: admissions, settlements and overshoots are counted",
+          st == 200 and int(m.get('tollgate_quota_admissions_total{result="refused"}', 0)) > 40
+          and int(m.get('tollgate_quota_settlements_total{result="released"}', 0)) >= 1
+          and int(m.get("tollgate_quota_overshoots_total", 0)) >= 1
+          and Decimal(m.get("tollgate_quota_overshoot_usd_total", "0")) > 0, m)
 
 
 def test_headers_everywhere(port, admin):
@@ -584,7 +626,8 @@ def main():
              "slowjson": harness.start_mock(MOCK, "x-mock-delay-ms=300"),
              "slowstream": harness.start_mock(MOCK, "x-mock-chunk-delay-ms=100",
                                               "x-mock-words=200"),
-             "est": harness.start_mock(MOCK, "x-mock-prompt-tokens=5000")}
+             "est": harness.start_mock(MOCK, "x-mock-prompt-tokens=5000"),
+             "p500": harness.start_mock(MOCK, "x-mock-status=500")}
     providers = {n: {"format": "openai", "base_url": f"http://127.0.0.1:{p}",
                      "api_key_env": "OPENAI_API_KEY"} for n, p in mocks.items()}
     cat_path, pol_path = os.path.join(tmp, "catalog.json"), os.path.join(tmp, "policy.json")
@@ -620,14 +663,20 @@ def main():
     test_burst(port, admin, db_path, mocks["slowjson"])
     test_key_vs_team(port, admin)
     test_clamping(port, admin, db_path, mocks["ok"])
+    test_degrade(port, admin)
     test_unknown_price(port, misc_key, db_path, mocks["ok"])
     test_rates(port, admin, db_path)
     test_overshoot(port, admin, db_path)
+    test_release(port, admin, db_path)
+    test_metrics(admin)
     test_headers_everywhere(port, admin)
     test_admin(port, admin, env, {"db": db_path})
     test_crash(ctx)
     ctx["tg"].send_signal(signal.SIGTERM)
     check("tollgate stops cleanly", ctx["tg"].wait(timeout=15) == 0, "")
+    log = open(log_path).read()
+    check("no sanitizer report in the server's log",
+          "runtime error" not in log and "Sanitizer" not in log, log[-3000:])
 
 
 if __name__ == "__main__":
