@@ -264,7 +264,8 @@ def test_burst(port, admin, db_path, mock_port):
 def test_crash(ctx):
     port, admin, db_path = ctx["port"], ctx["admin"], ctx["db"]
     admin.team("crash", budget_usd="5", period="month")
-    key = admin.key("crash")["secret"]
+    crash_key = admin.key("crash", budget_usd="4")
+    key = crash_key["secret"]
     for _ in range(2):  # settled before the crash
         st, _, _ = post(port, key, chat("q-ok", max_tokens=50))
         check("crash: warm-up answered", st == 200, st)
@@ -316,13 +317,18 @@ def test_crash(ctx):
     check("crash: the team's counter after restart equals the ledger sum",
           u and nusd_of(u["spent_usd"]) == total and nusd_of(u["reserved_usd"]) == 0
           and u["requests"] == len(got), (u, total))
+    st, k = admin("GET", f"/keys/{crash_key['id']}")
+    u = k.get("usage", {}) if st == 200 else {}
+    check("crash: the key's counter after restart equals the ledger sum",
+          u and nusd_of(u["spent_usd"]) == total and u["requests"] == len(got) and
+          nusd_of(u["remaining_usd"]) == 4 * NUSD - total, (u, total))
     st, h, b = post(port, key, chat("q-ok", max_tokens=50))
     rid = h.get("x-tollgate-request-id")
     probe = wait_rows(db_path, "id = ?", (rid,), 1, "settled")
     rem = h.get("x-tollgate-budget-remaining-usd")
     check("crash: the budget header after restart counts the ledger",
           st == 200 and probe and rem is not None and
-          nusd_of(rem) == 5 * NUSD - total - probe[0]["reserved_nusd"],
+          nusd_of(rem) == 4 * NUSD - total - probe[0]["reserved_nusd"],
           (st, rem, total, probe))
 
 
