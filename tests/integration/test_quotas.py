@@ -13,8 +13,10 @@ real sockets:
   (c) period boundaries (ledger rows one microsecond either side of the day, ISO week and
       month starts), key vs team limits (the tighter wins), clamping of max_tokens /
       max_completion_tokens (the mock reports the cap it got), unknown price refused,
-      rpm / tpm with OpenAI's x-ratelimit-* headers, overshoot recorded, the budget header
-      on every authenticated answer, and the admin API for teams, keys and budgets.
+      rpm / tpm with OpenAI's x-ratelimit-* headers, overshoot recorded, degrading to a
+      cheaper candidate, release on upstream failure, settlement when the client leaves
+      mid-stream, quota counters in /metrics, the budget header on every authenticated
+      answer, and the admin API for teams, keys and budgets.
 
 usage: test_quotas.py PATH/TO/tollgate PATH/TO/mock_vendor
 """
@@ -24,6 +26,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -271,6 +274,9 @@ def test_crash(ctx):
         check("crash: warm-up answered", st == 200, st)
     nstreams = 8
     errors = []
+    sp = ctx["mocks"]["slowstream"]
+    base = mock_stats(sp)["by_path"].get("/v1/chat/completions", 0)
+    base_open = mock_stats(sp)["streams_open"]
 
     def stream():
         try:
@@ -281,24 +287,24 @@ def test_crash(ctx):
     threads = [threading.Thread(target=stream, daemon=True) for _ in range(nstreams)]
     for t in threads:
         t.start()
-    sp = ctx["mocks"]["slowstream"]
     end = time.time() + 10
-    while mock_stats(sp)["streams_open"] < nstreams and time.time() < end:
+    while mock_stats(sp)["streams_open"] < base_open + nstreams and time.time() < end:
         time.sleep(0.05)
-    check("crash: streams in flight", mock_stats(sp)["streams_open"] == nstreams,
+    check("crash: streams in flight",
+          mock_stats(sp)["streams_open"] == base_open + nstreams,
           mock_stats(sp))
     ctx["tg"].send_signal(signal.SIGKILL)
     ctx["tg"].wait()
     for t in threads:
         t.join(timeout=10)
-    seen = mock_stats(sp)["by_path"].get("/v1/chat/completions", 0)
+    seen = mock_stats(sp)["by_path"].get("/v1/chat/completions", 0) - base
     ctx["tg"] = ctx["serve"]()
     check("crash: restarts", wait_healthy(port), open(ctx["log"]).read()[-2000:])
     log = open(ctx["log"]).read()
     check("crash: recovery says what it charged",
           re.search(rf"recovery: {seen} requests left unsettled", log), log[-2000:])
     got = rows(db_path, "team = ?", ("crash",))
-    streamed = [r for r in got if r["model"] == "q-stream"]
+    streamed = [r for r in got if r["model"] == "q-stream"]  # this team's only
     check("crash: every request the vendor saw has a row", len(streamed) == seen == nstreams,
           (len(streamed), seen))
     check("crash: each is unsettled, flagged, charged at its reservation",
@@ -508,6 +514,34 @@ def test_overshoot(port, admin, db_path):
           r[0]["cost_nusd"] > r[0]["reserved_nusd"], (st, r, want))
 
 
+def test_client_gone(port, admin, db_path):
+    admin.team("gone", budget_usd="2")
+    key = admin.key("gone")["secret"]
+    body = json.dumps(chat("q-stream", max_tokens=300, stream=True)).encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nAuthorization: Bearer " + key.encode() +
+              b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    got = b""
+    while got.count(b"data: ") < 4:  # a few words, then the client leaves
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    rid = re.search(rb"x-tollgate-request-id: (\S+)", got, re.I)
+    s.close()
+    r = wait_rows(db_path, "id = ?", (rid.group(1).decode() if rid else "",), 1, "settled")
+    check("client gone: the stream is settled at what was delivered, not left reserved",
+          r and r[0]["state"] == "settled" and r[0]["client_aborted"] == 1 and
+          r[0]["usage_estimated"] == 1 and 0 < r[0]["output_tokens"] < 300 and
+          0 < r[0]["cost_nusd"] <= r[0]["reserved_nusd"], (got[:300], r))
+    st, t = admin("GET", "/teams/gone")
+    u = t.get("usage", {})
+    check("client gone: the team is charged exactly the settled cost",
+          r and nusd_of(u.get("spent_usd", -1)) == r[0]["cost_nusd"] and
+          u.get("reserved_usd") == 0, (u, r))
+
+
 def test_release(port, admin, db_path):
     admin.team("rel", budget_usd="1")
     key = admin.key("rel")["secret"]
@@ -674,6 +708,7 @@ def main():
     test_rates(port, admin, db_path)
     test_overshoot(port, admin, db_path)
     test_release(port, admin, db_path)
+    test_client_gone(port, admin, db_path)
     test_metrics(admin)
     test_headers_everywhere(port, admin)
     test_admin(port, admin, env, {"db": db_path})
