@@ -131,6 +131,7 @@ typedef struct tg_req {
     tg_quota_hold hold;
     tg_quota_result qres;
     bool admitted, ledger_wait, orphan;
+    bool authed;        /* the key is valid: its budget headers go on every answer */
     int64_t clamp_out;  /* > 0: the output cap lowered to fit the budget */
     cJSON *pending;     /* the parsed body, kept while the reservation becomes durable */
     /* an error decided while suspended, queued when resumed */
@@ -304,8 +305,10 @@ static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
         snprintf(ra, sizeof ra, "%d", r->retry_after_s);
         MHD_add_response_header(resp, "retry-after", ra);
     }
-    if (r->admitted) {
+    if (r->admitted || r->authed) {
         tg_quota_header qh[TG_QUOTA_HEADERS_MAX];
+        if (!r->admitted) /* nothing reserved (a refusal, a bad request): as it stands */
+            tg_quota_peek(quota_, &r->key, wall_us(), &r->qres);
         int n = tg_quota_headers(&r->qres, qh);
         for (int i = 0; i < n; i++)
             MHD_add_response_header(resp, qh[i].name, qh[i].value);
@@ -719,7 +722,7 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
     }
     int st = lookup_key(r->w, secret, &r->key);
     if (st == TG_STORE_OK)
-        return true;
+        return r->authed = true;
     if (st == TG_STORE_REVOKED) {
         char msg[160];
         snprintf(msg, sizeof msg, "The virtual key %s has been revoked.", r->key.id);
@@ -923,7 +926,8 @@ static void quota_refusal(tg_req *r, int st)
 {
     r->err_status = st == TG_QUOTA_NO_PRICE ? 403 : 429;
     r->err_type = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
-                  : st == TG_QUOTA_RATE_LIMITED ? "requests" : "invalid_request_error";
+                  : st != TG_QUOTA_RATE_LIMITED ? "invalid_request_error"
+                  : r->qres.why.what == TG_QUOTA_TPM ? "tokens" : "requests";
     r->err_code = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
                   : st == TG_QUOTA_RATE_LIMITED ? "rate_limit_exceeded" : "model_not_allowed";
     if (st == TG_QUOTA_EXHAUSTED || st == TG_QUOTA_RATE_LIMITED)
@@ -2029,7 +2033,9 @@ static int start_routing(const tg_config *cfg)
  * dead process left reserved are charged at their reservation and flagged). */
 static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
 {
-    tg_quota_config qc = {.ledger = tg_records_ledger()};
+    tg_quota_config qc = {.ledger = tg_records_ledger(),
+                          .utc_offset_s = cfg->quota_utc_offset_s,
+                          .min_output_tokens = cfg->quota_min_output_tokens};
     if (tg_quota_new(&qc, &quota_) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -2047,6 +2053,11 @@ static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
                 (long long)unsettled, unsettled == 1 ? "" : "s");
     tg_store_close(st);
     return rc == TG_STORE_OK ? 0 : -1;
+}
+
+struct tg_quota *tg_server_quota(void)
+{
+    return quota_;
 }
 
 /* Stops what tg_server_run started, in order: the ledger writer delivers its last notices
