@@ -62,6 +62,7 @@
 #define TG_MAX_SSE_EVENT ((size_t)4 << 20)          /* one SSE event */
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
+#define TG_MAX_ANTHROPIC_HEADER 2048                /* anthropic-version/-beta passed on */
 #define TG_SWEEP_MS 200                             /* timeout checks */
 #define TG_STREAM_BLOCK 1024                        /* MHD's buffer for a streamed reply to an
                                                        HTTP/1.0 client (chunked replies are
@@ -132,6 +133,7 @@ typedef struct tg_req {
     tg_quota_hold hold;
     tg_quota_result qres;
     bool admitted, ledger_wait, orphan;
+    bool authed;        /* the key is valid: its budget headers go on every answer */
     int64_t clamp_out;  /* > 0: the output cap lowered to fit the budget */
     cJSON *pending;     /* the parsed body, kept while the reservation becomes durable */
     /* an error decided while suspended, queued when resumed */
@@ -319,8 +321,10 @@ static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
         snprintf(ra, sizeof ra, "%d", r->retry_after_s);
         MHD_add_response_header(resp, "retry-after", ra);
     }
-    if (r->admitted) {
+    if (r->admitted || r->authed) {
         tg_quota_header qh[TG_QUOTA_HEADERS_MAX];
+        if (!r->admitted) /* nothing reserved (a refusal, a bad request): as it stands */
+            tg_quota_peek(quota_, &r->key, wall_us(), &r->qres);
         int n = tg_quota_headers(&r->qres, qh);
         for (int i = 0; i < n; i++)
             MHD_add_response_header(resp, qh[i].name, qh[i].value);
@@ -539,15 +543,16 @@ static const char *upstream_path(const tg_req *r)
     return r->prov->format == TG_FORMAT_ANTHROPIC ? "/v1/messages" : "/v1/chat/completions";
 }
 
-/* Adds Anthropic's version header (the client's, else the default) and its beta flags. */
+/* Adds Anthropic's version header (the client's, else the default) and its beta flags
+ * (start_request refused values longer than TG_MAX_ANTHROPIC_HEADER). */
 static struct curl_slist *anthropic_headers(tg_req *r, struct curl_slist *h)
 {
-    char line[256];
+    char line[TG_MAX_ANTHROPIC_HEADER + 32];
     const char *v = r->ep == TG_EP_MESSAGES ? header(r->con, "anthropic-version") : NULL;
     snprintf(line, sizeof line, "anthropic-version: %s", v ? v : TG_XLATE_DEFAULT_VERSION);
     h = curl_slist_append(h, line);
     const char *beta = r->ep == TG_EP_MESSAGES ? header(r->con, "anthropic-beta") : NULL;
-    if (beta && strlen(beta) < sizeof line - 32) {
+    if (beta) {
         snprintf(line, sizeof line, "anthropic-beta: %s", beta);
         h = curl_slist_append(h, line);
     }
@@ -771,7 +776,7 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
     }
     int st = lookup_key(r->w, secret, &r->key);
     if (st == TG_STORE_OK)
-        return true;
+        return r->authed = true;
     if (st == TG_STORE_REVOKED) {
         char msg[160];
         snprintf(msg, sizeof msg, "The virtual key %s has been revoked.", r->key.id);
@@ -978,7 +983,8 @@ static void quota_refusal(tg_req *r, int st)
 {
     r->err_status = st == TG_QUOTA_NO_PRICE ? 403 : 429;
     r->err_type = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
-                  : st == TG_QUOTA_RATE_LIMITED ? "requests" : "invalid_request_error";
+                  : st != TG_QUOTA_RATE_LIMITED ? "invalid_request_error"
+                  : r->qres.why.what == TG_QUOTA_TPM ? "tokens" : "requests";
     r->err_code = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
                   : st == TG_QUOTA_RATE_LIMITED ? "rate_limit_exceeded" : "model_not_allowed";
     if (st == TG_QUOTA_EXHAUSTED || st == TG_QUOTA_RATE_LIMITED)
@@ -1192,9 +1198,17 @@ static enum MHD_Result start_request(tg_req *r)
     if (r->ep == TG_EP_MODELS)
         return answer_local(r);
     const char *av = header(r->con, "anthropic-version");
+    const char *ab = header(r->con, "anthropic-beta");
     if (r->ep == TG_EP_MESSAGES && (!av || !*av))
         return send_error(r, 400, "invalid_request_error", NULL,
                           "anthropic-version: header is required");
+    if (r->ep == TG_EP_MESSAGES && ((av && strlen(av) > TG_MAX_ANTHROPIC_HEADER) ||
+                                    (ab && strlen(ab) > TG_MAX_ANTHROPIC_HEADER))) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "The anthropic-version and anthropic-beta headers may have "
+                 "at most %d bytes each.", TG_MAX_ANTHROPIC_HEADER);
+        return send_error(r, 400, "invalid_request_error", NULL, msg);
+    }
     if (r->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes.",
@@ -2082,7 +2096,9 @@ static int start_routing(const tg_config *cfg)
  * dead process left reserved are charged at their reservation and flagged). */
 static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
 {
-    tg_quota_config qc = {.ledger = tg_records_ledger()};
+    tg_quota_config qc = {.ledger = tg_records_ledger(),
+                          .utc_offset_s = cfg->quota_utc_offset_s,
+                          .min_output_tokens = cfg->quota_min_output_tokens};
     if (tg_quota_new(&qc, &quota_) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -2100,6 +2116,11 @@ static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
                 (long long)unsettled, unsettled == 1 ? "" : "s");
     tg_store_close(st);
     return rc == TG_STORE_OK ? 0 : -1;
+}
+
+struct tg_quota *tg_server_quota(void)
+{
+    return quota_;
 }
 
 /* Stops what tg_server_run started, in order: the ledger writer delivers its last notices

@@ -18,7 +18,8 @@
  *   parallel_tool_calls:false      <-> disable_parallel_tool_use
  *   user                           <-> metadata.user_id
  *   finish_reason stop/length/tool_calls/content_filter <-> stop_reason
- *                                      end_turn|stop_sequence/max_tokens/tool_use/refusal
+ *                                      end_turn|stop_sequence|pause_turn/max_tokens|
+ *                                      model_context_window_exceeded/tool_use/refusal
  *                                      (OpenAI never says which stop sequence ended an
  *                                      answer: its "stop" is end_turn, stop_sequence null)
  *   usage prompt_tokens (cached included), cached_tokens, completion_tokens <->
@@ -31,11 +32,13 @@
 #include "translate.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TG_XLATE_MSG_PREVIEW 400 /* bytes of a non-JSON vendor error quoted */
+#define TG_XLATE_MEDIA_TYPE_MAX 64 /* a data: URL's media type, with its NUL */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -67,6 +70,13 @@ static const char *str(const cJSON *o, const char *k)
 static bool is(const char *a, const char *b)
 {
     return a && strcmp(a, b) == 0;
+}
+
+/* Whether o has key k with a value other than null. */
+static bool given(const cJSON *o, const char *k)
+{
+    const cJSON *v = get(o, k);
+    return v && !cJSON_IsNull(v);
 }
 
 /* A copy of v added to o under k (nothing when v is NULL).  False when memory ran out. */
@@ -140,7 +150,11 @@ static int image_to_anthropic(const cJSON *part, cJSON **out, char *err, size_t 
             return refuse(err, errlen, "%s: only base64 data: URLs can be sent to Anthropic "
                           "(data:<media type>;base64,<data>)", where);
         }
-        char mt[64];
+        char mt[TG_XLATE_MEDIA_TYPE_MAX];
+        if (semi - (url + 5) >= (ptrdiff_t)sizeof mt) {
+            cJSON_Delete(src);
+            return refuse(err, errlen, "%s: the data: URL's media type is too long", where);
+        }
         snprintf(mt, sizeof mt, "%.*s", (int)(semi - (url + 5)), url + 5);
         cJSON_AddStringToObject(src, "type", "base64");
         cJSON_AddStringToObject(src, "media_type", mt);
@@ -260,6 +274,11 @@ static int message_to_anthropic(const cJSON *m, cJSON *msgs, cJSON *system, char
     if (get(m, "refusal") && !cJSON_IsNull(get(m, "refusal")))
         return refuse(err, errlen, "%s.refusal cannot be translated to Anthropic's Messages "
                       "API", where);
+    if (given(m, "tool_calls") && (!is(role, "assistant") || !cJSON_IsArray(get(m, "tool_calls"))))
+        return refuse(err, errlen, "%s.tool_calls: only an assistant message has them, as an "
+                      "array", where);
+    if (given(m, "tool_call_id") && !is(role, "tool"))
+        return refuse(err, errlen, "%s.tool_call_id: only a tool message has one", where);
     if (is(role, "system") || is(role, "developer"))
         return content_to_blocks(get(m, "content"), system, false, true, err, errlen, where);
     cJSON *blocks = cJSON_CreateArray();
@@ -288,6 +307,8 @@ static int message_to_anthropic(const cJSON *m, cJSON *msgs, cJSON *system, char
     return TG_XLATE_OK;
 }
 
+/* OpenAI function tools as Anthropic tools in out["tools"]; other kinds and strict are
+ * refused (err says which). */
 static int tools_to_anthropic(const cJSON *tools, cJSON *out, char *err, size_t errlen)
 {
     cJSON *arr = cJSON_AddArrayToObject(out, "tools");
@@ -317,6 +338,8 @@ static int tools_to_anthropic(const cJSON *tools, cJSON *out, char *err, size_t 
     return TG_XLATE_OK;
 }
 
+/* tool_choice and parallel_tool_calls:false as Anthropic's tool_choice in out (none when
+ * the request has neither). */
 static int tool_choice_to_anthropic(const cJSON *chat, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *tc = get(chat, "tool_choice");
@@ -352,7 +375,9 @@ static int tool_choice_to_anthropic(const cJSON *chat, cJSON *out, char *err, si
     return TG_XLATE_OK;
 }
 
-/* Fields of a chat request with no Anthropic counterpart unless they hold their default. */
+/* Fields of a chat request with no Anthropic counterpart unless they hold their default,
+ * and a temperature past Anthropic's range (refused, the router drops the Anthropic
+ * candidate for another instead of meeting the vendor's 400). */
 static int check_chat_defaults(const cJSON *chat, char *err, size_t errlen)
 {
     const cJSON *n = get(chat, "n");
@@ -362,6 +387,10 @@ static int check_chat_defaults(const cJSON *chat, char *err, size_t errlen)
     const cJSON *lp = get(chat, "logprobs");
     if (lp && !cJSON_IsNull(lp) && !cJSON_IsFalse(lp))
         return refuse(err, errlen, "logprobs cannot be translated to Anthropic's Messages API");
+    const cJSON *t = get(chat, "temperature");
+    if (cJSON_IsNumber(t) && t->valuedouble > 1)
+        return refuse(err, errlen, "temperature above 1 cannot be translated to Anthropic's "
+                      "Messages API (its range is 0 to 1)");
     static const char *const zero[] = {"presence_penalty", "frequency_penalty"};
     for (size_t i = 0; i < 2; i++) {
         const cJSON *v = get(chat, zero[i]);
@@ -372,6 +401,7 @@ static int check_chat_defaults(const cJSON *chat, char *err, size_t errlen)
     return TG_XLATE_OK;
 }
 
+/* "stop" (a string or an array of strings) as out["stop_sequences"]. */
 static int stop_to_anthropic(const cJSON *stop, cJSON *out, char *err, size_t errlen)
 {
     if (!stop || cJSON_IsNull(stop))
@@ -392,6 +422,8 @@ static int stop_to_anthropic(const cJSON *stop, cJSON *out, char *err, size_t er
                                : refuse(err, errlen, "stop: expected a string or an array");
 }
 
+/* The chat messages as out["messages"] and out["system"] (a string when one block, blocks
+ * when more).  On refusal out gets neither. */
 static int messages_to_anthropic(const cJSON *chat, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *msgs = get(chat, "messages");
@@ -461,6 +493,10 @@ int tg_xlate_req_to_anthropic(const cJSON *chat, const tg_xlate_opts *o, cJSON *
         if (get(chat, same[i]) && !cJSON_IsNull(get(chat, same[i])))
             add_copy(a, same[i], get(chat, same[i]));
     const cJSON *tools = get(chat, "tools");
+    if (rc == TG_XLATE_OK && given(chat, "tools") && !cJSON_IsArray(tools))
+        rc = refuse(err, errlen, "tools: expected an array of tools");
+    if (rc == TG_XLATE_OK && given(chat, "user") && !str(chat, "user"))
+        rc = refuse(err, errlen, "user: expected a string");
     if (rc == TG_XLATE_OK && cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0)
         rc = tools_to_anthropic(tools, a, err, errlen);
     if (rc == TG_XLATE_OK)
@@ -577,6 +613,8 @@ static int user_to_openai(const cJSON *content, cJSON *msgs, char *err, size_t e
     return TG_XLATE_OK;
 }
 
+/* An assistant message's blocks as one OpenAI assistant message appended to msgs: the
+ * text blocks joined, tool_use blocks as tool_calls (content null when only calls). */
 static int assistant_to_openai(const cJSON *content, cJSON *msgs, char *err, size_t errlen,
                                const char *where)
 {
@@ -629,6 +667,7 @@ static int assistant_to_openai(const cJSON *content, cJSON *msgs, char *err, siz
     return TG_XLATE_OK;
 }
 
+/* Anthropic's "system" (string or text blocks) as a leading system message in msgs. */
 static int system_to_openai(const cJSON *sys, cJSON *msgs, char *err, size_t errlen)
 {
     if (!sys || cJSON_IsNull(sys))
@@ -653,6 +692,7 @@ static int system_to_openai(const cJSON *sys, cJSON *msgs, char *err, size_t err
     return TG_XLATE_OK;
 }
 
+/* The Anthropic messages (and system) as out["messages"]. */
 static int msgs_to_openai(const cJSON *msg, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *msgs = get(msg, "messages");
@@ -687,10 +727,15 @@ static int msgs_to_openai(const cJSON *msg, cJSON *out, char *err, size_t errlen
     return rc;
 }
 
+/* Anthropic client tools as OpenAI function tools in out["tools"]; server tools refused. */
 static int tools_to_openai(const cJSON *tools, cJSON *out, char *err, size_t errlen)
 {
     if (!tools || cJSON_IsNull(tools))
         return TG_XLATE_OK;
+    if (!cJSON_IsArray(tools))
+        return refuse(err, errlen, "tools: expected an array of tools");
+    if (cJSON_GetArraySize(tools) == 0)
+        return TG_XLATE_OK; /* OpenAI refuses "tools": [], and none says the same */
     cJSON *arr = cJSON_AddArrayToObject(out, "tools");
     const cJSON *t;
     int i = 0;
@@ -713,11 +758,16 @@ static int tools_to_openai(const cJSON *tools, cJSON *out, char *err, size_t err
     return TG_XLATE_OK;
 }
 
-static int tool_choice_to_openai(const cJSON *tc, cJSON *out, char *err, size_t errlen)
+/* tool_choice (and disable_parallel_tool_use) for OpenAI.  Without tools, auto and none
+ * say nothing and are left out (OpenAI refuses a tool_choice without tools). */
+static int tool_choice_to_openai(const cJSON *tc, bool tools, cJSON *out, char *err,
+                                 size_t errlen)
 {
     if (!tc || cJSON_IsNull(tc))
         return TG_XLATE_OK;
     const char *t = str(tc, "type");
+    if (!tools && (is(t, "auto") || is(t, "none")))
+        return TG_XLATE_OK;
     if (is(t, "auto") || is(t, "none"))
         cJSON_AddStringToObject(out, "tool_choice", t);
     else if (is(t, "any"))
@@ -754,6 +804,10 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
     static const char *const md_known[] = {"user_id"};
     if (md && !cJSON_IsNull(md) && (!cJSON_IsObject(md) || !keys_known(md, md_known, 1, &bad)))
         return refuse(err, errlen, "metadata: only user_id can be translated");
+    if (given(md, "user_id") && !str(md, "user_id"))
+        return refuse(err, errlen, "metadata.user_id: expected a string");
+    if (stop && !cJSON_IsNull(stop) && !cJSON_IsArray(stop))
+        return refuse(err, errlen, "stop_sequences: expected an array of strings");
     if (cJSON_GetArraySize(stop) > TG_XLATE_MAX_STOP)
         return refuse(err, errlen, "stop_sequences: OpenAI's chat API takes at most %d",
                       TG_XLATE_MAX_STOP);
@@ -782,7 +836,8 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
     if (rc == TG_XLATE_OK)
         rc = tools_to_openai(get(msg, "tools"), c, err, errlen);
     if (rc == TG_XLATE_OK)
-        rc = tool_choice_to_openai(get(msg, "tool_choice"), c, err, errlen);
+        rc = tool_choice_to_openai(get(msg, "tool_choice"),
+                                   cJSON_GetArraySize(get(msg, "tools")) > 0, c, err, errlen);
     if (str(md, "user_id"))
         cJSON_AddStringToObject(c, "user", str(md, "user_id"));
     if (rc != TG_XLATE_OK) {
@@ -795,10 +850,11 @@ int tg_xlate_req_to_openai(const cJSON *msg, const tg_xlate_opts *o, cJSON **out
 
 /* ------------------------------------------------------------------ answers */
 
+/* OpenAI's finish_reason for an Anthropic stop_reason (NULL or unknown: "stop"). */
 static const char *finish_of(const char *stop_reason)
 {
-    if (is(stop_reason, "max_tokens"))
-        return "length";
+    if (is(stop_reason, "max_tokens") || is(stop_reason, "model_context_window_exceeded"))
+        return "length"; /* cut short, by max_tokens or by the context window */
     if (is(stop_reason, "tool_use"))
         return "tool_calls";
     if (is(stop_reason, "refusal"))
@@ -806,6 +862,7 @@ static const char *finish_of(const char *stop_reason)
     return "stop"; /* end_turn, stop_sequence, pause_turn */
 }
 
+/* Anthropic's stop_reason for an OpenAI finish_reason (NULL or unknown: "end_turn"). */
 static const char *stop_reason_of(const char *finish)
 {
     if (is(finish, "length"))
@@ -829,6 +886,8 @@ static cJSON *openai_usage(int64_t prompt, int64_t cached, int64_t completion)
     return u;
 }
 
+/* An Anthropic usage object from OpenAI-style counts (prompt includes the cached part:
+ * input_tokens excludes it, as Anthropic's does). */
 static cJSON *anthropic_usage(int64_t prompt, int64_t cached, int64_t completion)
 {
     cJSON *u = cJSON_CreateObject();
@@ -926,6 +985,35 @@ int tg_xlate_resp_to_anthropic(const cJSON *chat, cJSON **out)
     return TG_XLATE_OK;
 }
 
+/* Length of the well-formed UTF-8 character at p (1 to 4), or 0 when it is not one
+ * (a bad lead byte, an overlong form, a surrogate, past U+10FFFF, or cut short). */
+static int utf8_char(const unsigned char *p)
+{
+    int n = *p < 0x80 ? 1 : *p >= 0xC2 && *p < 0xE0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+            : *p >= 0xF0 && *p < 0xF5 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((*p == 0xE0 && p[1] < 0xA0) || (*p == 0xED && p[1] >= 0xA0) ||
+        (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Makes the NUL-terminated s valid UTF-8 in place: each byte that does not start a
+ * well-formed character becomes '?' (JSON text must be UTF-8; vendor pages may not be). */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = utf8_char(p);
+        if (!n)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 /* The error type each dialect uses for an HTTP status. */
 static const char *error_type(int status, tg_wire to)
 {
@@ -952,14 +1040,19 @@ static const char *error_type(int status, tg_wire to)
 
 int tg_xlate_error(const char *body, size_t len, int status, tg_wire to, tg_buf *out)
 {
+    if (!body)
+        len = 0;
     cJSON *j = cJSON_ParseWithLength(body ? body : "", len);
-    const cJSON *e = get(j, "error");
-    const char *msg = cJSON_IsString(e) ? e->valuestring : str(e, "message");
-    char raw[TG_XLATE_MSG_PREVIEW + 64];
-    if (!msg) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    cJSON *m = cJSON_IsString(e) ? e : cJSON_GetObjectItemCaseSensitive(e, "message");
+    char *msg = cJSON_IsString(m) ? m->valuestring : NULL, raw[TG_XLATE_MSG_PREVIEW + 64];
+    if (msg) {
+        utf8_scrub(msg); /* j is ours; cJSON passes invalid UTF-8 through */
+    } else {
         snprintf(raw, sizeof raw, "The upstream answered HTTP %d: %.*s", status,
                  (int)(len < TG_XLATE_MSG_PREVIEW ? len : TG_XLATE_MSG_PREVIEW),
                  body ? body : "");
+        utf8_scrub(raw);
         msg = raw;
     }
     const char *code = NULL;
@@ -1065,12 +1158,21 @@ static cJSON *tool_delta(int idx, const char *id, const char *name, const char *
     return d;
 }
 
+/* The event's "index" when it is a number in [0, TG_XLATE_MAX_TOOLS), else -1. */
 static int block_index(const cJSON *e)
 {
     const cJSON *i = get(e, "index");
     return cJSON_IsNumber(i) && i->valuedouble >= 0 && i->valuedouble < TG_XLATE_MAX_TOOLS
                ? (int)i->valuedouble : -1;
 }
+
+static int stream_fail(tg_xlate_stream *xs, const char *msg, tg_buf *out);
+
+#define TG_XLATE_STR_(x) #x
+#define TG_XLATE_STR(x) TG_XLATE_STR_(x)
+#define TG_XLATE_TOO_MANY_TOOLS                                                     \
+    "the answer has more tool calls (or content blocks) than tollgate translates in a " \
+    "stream (" TG_XLATE_STR(TG_XLATE_MAX_TOOLS) ")"
 
 /* One Anthropic event as OpenAI chunks. */
 static int anthropic_to_chunks(tg_xlate_stream *xs, const tg_sse_state *st, const cJSON *e,
@@ -1091,8 +1193,9 @@ static int anthropic_to_chunks(tg_xlate_stream *xs, const tg_sse_state *st, cons
         return TG_BUF_OK;
     int bi = block_index(e);
     const cJSON *cb = get(e, "content_block"), *d = get(e, "delta");
-    if (is(t, "content_block_start") && is(str(cb, "type"), "tool_use") && bi >= 0 &&
-        xs->ntools < TG_XLATE_MAX_TOOLS) {
+    if (is(t, "content_block_start") && is(str(cb, "type"), "tool_use")) {
+        if (bi < 0 || xs->ntools >= TG_XLATE_MAX_TOOLS)
+            return stream_fail(xs, TG_XLATE_TOO_MANY_TOOLS, out);
         xs->tool_of_block[bi] = xs->ntools++;
         return emit_chunk(xs, out, tool_delta(xs->tool_of_block[bi], str(cb, "id"),
                                               str(cb, "name"), ""), NULL);
@@ -1173,6 +1276,7 @@ static int open_block(tg_xlate_stream *xs, tg_buf *out, const char *id, const ch
     return emit(out, "content_block_start", e);
 }
 
+/* A content_block_delta event for block `index` whose delta is {type, key: val}. */
 static int block_delta(tg_buf *out, int index, const char *type, const char *key,
                        const char *val)
 {
@@ -1185,6 +1289,8 @@ static int block_delta(tg_buf *out, int index, const char *type, const char *key
     return emit(out, "content_block_delta", e);
 }
 
+/* The message_start event of a translated OpenAI stream (ids and model from the first
+ * chunk; usage all zero: OpenAI reports it at the end, in message_delta). */
 static int message_start(tg_xlate_stream *xs, const cJSON *chunk, tg_buf *out)
 {
     id_with_prefix(xs->id, sizeof xs->id, "msg_", str(chunk, "id"));
@@ -1214,7 +1320,7 @@ static int tool_chunks(tg_xlate_stream *xs, const cJSON *calls, tg_buf *out)
         int idx = block_index(tc);
         const cJSON *fn = get(tc, "function");
         if (idx < 0)
-            continue;
+            return stream_fail(xs, TG_XLATE_TOO_MANY_TOOLS, out);
         if (xs->block_of_tool[idx] < 0) {
             rc = open_block(xs, out, str(tc, "id"), str(fn, "name") ? str(fn, "name") : "");
             xs->block_of_tool[idx] = xs->open_block;
@@ -1281,11 +1387,9 @@ static int chunk_to_anthropic(tg_xlate_stream *xs, const tg_sse_state *st, const
     return rc;
 }
 
-/* An in-stream error event of the upstream, in the caller's dialect. */
-static int stream_error(tg_xlate_stream *xs, const cJSON *e, tg_buf *out)
+/* Ends the translation with an error event saying msg, in the caller's dialect. */
+static int stream_fail(tg_xlate_stream *xs, const char *msg, tg_buf *out)
 {
-    const cJSON *err = get(e, "error");
-    const char *msg = str(err, "message") ? str(err, "message") : "upstream stream error";
     tg_buf b;
     tg_buf_init(&b, (size_t)-1);
     const tg_dialect *d = xs->to == TG_WIRE_ANTHROPIC ? &tg_dialect_anthropic
@@ -1297,6 +1401,14 @@ static int stream_error(tg_xlate_stream *xs, const cJSON *e, tg_buf *out)
     tg_buf_free(&b);
     xs->finished = true;
     return rc;
+}
+
+/* An in-stream error event of the upstream, in the caller's dialect. */
+static int stream_error(tg_xlate_stream *xs, const cJSON *e, tg_buf *out)
+{
+    const cJSON *err = get(e, "error");
+    return stream_fail(xs, str(err, "message") ? str(err, "message") : "upstream stream error",
+                       out);
 }
 
 int tg_xlate_sse(tg_xlate_stream *xs, const tg_dialect *up, tg_sse_state *st, const char *ev,

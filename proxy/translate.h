@@ -69,6 +69,7 @@ typedef struct tg_xlate_stream tg_xlate_stream;
 tg_xlate_stream *tg_xlate_stream_new(tg_wire from, tg_wire to, bool include_usage,
                                      int64_t created);
 
+/* Frees a translator (NULL: nothing). */
 void tg_xlate_stream_free(tg_xlate_stream *xs);
 
 /* Handles one upstream SSE event (`ev`, `len` bytes, without its blank line): the

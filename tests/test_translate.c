@@ -174,6 +174,36 @@ static const row rows[] = {
     {"url-less image source", TO_O, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
      "\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}",
      NULL, "file"},
+    /* review: what was silently dropped or sent in a shape the other side rejects */
+    {"empty tools (OpenAI rejects tools: []), tool_choice auto without tools", TO_O,
+     "{\"model\":\"m\",\"max_tokens\":2,\"tools\":[],\"tool_choice\":{\"type\":\"auto\"},"
+     "\"messages\":[]}",
+     "{\"model\":\"m\",\"max_completion_tokens\":2,\"messages\":[]}", NULL},
+    {"tools not an array", TO_O, "{\"model\":\"m\",\"tools\":{\"name\":\"w\"},"
+     "\"messages\":[]}", NULL, "tools"},
+    {"stop_sequences not an array", TO_O, "{\"model\":\"m\",\"stop_sequences\":\"x\","
+     "\"messages\":[]}", NULL, "stop_sequences"},
+    {"metadata.user_id not a string", TO_O, "{\"model\":\"m\",\"metadata\":{\"user_id\":5},"
+     "\"messages\":[]}", NULL, "user_id"},
+    {"temperature above Anthropic's range", TO_A, "{\"model\":\"m\",\"temperature\":1.5,"
+     "\"messages\":[]}", NULL, "temperature"},
+    {"tools not an array, to Anthropic", TO_A, "{\"model\":\"m\",\"tools\":{\"type\":"
+     "\"function\"},\"messages\":[]}", NULL, "tools"},
+    {"user not a string", TO_A, "{\"model\":\"m\",\"user\":5,\"messages\":[]}", NULL,
+     "user"},
+    {"tool_calls on a user message", TO_A, "{\"model\":\"m\",\"messages\":[{\"role\":"
+     "\"user\",\"content\":\"x\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+     "\"function\":{\"name\":\"w\",\"arguments\":\"{}\"}}]}]}", NULL,
+     "messages[0].tool_calls"},
+    {"tool_call_id on an assistant message", TO_A, "{\"model\":\"m\",\"messages\":[{"
+     "\"role\":\"assistant\",\"content\":\"x\",\"tool_call_id\":\"c\"}]}", NULL,
+     "messages[0].tool_call_id"},
+    {"tool_calls not an array", TO_A, "{\"model\":\"m\",\"messages\":[{\"role\":"
+     "\"assistant\",\"content\":\"x\",\"tool_calls\":\"c\"}]}", NULL, "tool_calls"},
+    {"data URL media type too long", TO_A, "{\"model\":\"m\",\"messages\":[{\"role\":"
+     "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx;base64,"
+     "AAAA\"}}]}]}", NULL, "media type"},
 };
 #define NROWS ((int)(sizeof rows / sizeof *rows))
 
@@ -288,7 +318,10 @@ START_TEST(stop_reasons)
 {
     static const char *const a2o[][2] = {{"end_turn", "stop"}, {"stop_sequence", "stop"},
                                          {"max_tokens", "length"}, {"tool_use", "tool_calls"},
-                                         {"refusal", "content_filter"}};
+                                         {"refusal", "content_filter"},
+                                         {"pause_turn", "stop"},
+                                         /* the answer filled the context window: cut */
+                                         {"model_context_window_exceeded", "length"}};
     static const char *const o2a[][2] = {{"stop", "end_turn"}, {"length", "max_tokens"},
                                          {"tool_calls", "tool_use"},
                                          {"content_filter", "refusal"}};
@@ -346,6 +379,52 @@ START_TEST(errors)
     ck_assert_str_eq(b.p, "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","
                           "\"message\":\"no budget\"}}");
     tg_buf_free(&b);
+}
+END_TEST
+
+/* Whether s is well-formed UTF-8 (no overlong forms, surrogates or truncated sequences). */
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *p < 0xC2) || (*p == 0xE0 && (p[1] & 0xE0) == 0x80) ||
+            (*p == 0xED && p[1] >= 0xA0) || (*p == 0xF0 && p[1] < 0x90) || *p > 0xF4 ||
+            (*p == 0xF4 && p[1] >= 0x90))
+            return false;
+        for (int i = 1; i <= n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* A vendor error that is not JSON is quoted, and the quote is valid UTF-8 (JSON must be)
+ * even when the body is Latin-1 or the preview cuts a character in two. */
+START_TEST(error_text_utf8)
+{
+    char body[1024];
+    memset(body, 'a', sizeof body);
+    static const char head[] = "<h1>Bad \xe9\xff gateway</h1>";
+    memcpy(body, head, sizeof head - 1);
+    memcpy(body + 399, "\xc3\xa9", 2); /* "é" across the 400-byte preview limit */
+    for (int to = 0; to < 2; to++) {
+        tg_buf b;
+        tg_buf_init(&b, 1 << 16);
+        ck_assert_int_eq(tg_xlate_error(body, sizeof body, 502, (tg_wire)to, &b), TG_BUF_OK);
+        ck_assert_msg(valid_utf8(b.p), "not UTF-8: %s", b.p);
+        cJSON *j = cJSON_Parse(b.p);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_ptr_nonnull(strstr(b.p, "Bad "));
+        cJSON_Delete(j);
+        tg_buf_reset(&b);
+        const char *je = "{\"error\":{\"message\":\"caf\xe9 closed\"}}";
+        ck_assert_int_eq(tg_xlate_error(je, strlen(je), 500, (tg_wire)to, &b), TG_BUF_OK);
+        ck_assert_msg(valid_utf8(b.p) && strstr(b.p, "caf? closed"), "%s", b.p);
+        tg_buf_free(&b);
+    }
 }
 END_TEST
 
@@ -542,6 +621,37 @@ START_TEST(stream_passthrough_and_errors)
 }
 END_TEST
 
+/* A tool call beyond what a stream translator tracks (TG_XLATE_MAX_TOOLS) is not dropped
+ * in silence: the caller gets an error event and the translation ends. */
+START_TEST(stream_tool_limit)
+{
+    tg_sse_state st = {0};
+    tg_buf_init(&st.delivered, 1 << 16);
+    tg_xlate_stream *xs = tg_xlate_stream_new(TG_WIRE_ANTHROPIC, TG_WIRE_OPENAI, false, 5);
+    const char *evs[] = {anth_stream[0], "event: content_block_start\ndata: {\"type\":"
+                         "\"content_block_start\",\"index\":200,\"content_block\":{\"type\":"
+                         "\"tool_use\",\"id\":\"toolu_9\",\"name\":\"w\",\"input\":{}}}",
+                         anth_stream[10]};
+    char *out = run_stream(xs, &tg_dialect_anthropic, &st, evs, 3);
+    char *err = strstr(out, "\n\ndata: {\"error\":{\"message\":");
+    ck_assert_msg(err != NULL && strstr(err, "tool") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "[DONE]")); /* the answer is not passed off as whole */
+    free(out);
+    tg_xlate_stream_free(xs);
+    xs = tg_xlate_stream_new(TG_WIRE_OPENAI, TG_WIRE_ANTHROPIC, false, 5);
+    const char *oevs[] = {openai_stream[1], "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{\"tool_calls\":[{\"index\":128,\"id\":\"call_9\","
+                          "\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":"
+                          "\"{}\"}}]}}]}", "data: [DONE]"};
+    out = run_stream(xs, &tg_dialect_openai, &st, oevs, 3);
+    ck_assert_msg(strstr(out, "event: error\ndata: {\"type\":\"error\"") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "message_stop"));
+    free(out);
+    tg_xlate_stream_free(xs);
+    tg_buf_free(&st.delivered);
+}
+END_TEST
+
 START_TEST(anthropic_usage)
 {
     tg_usage u = {0};
@@ -580,9 +690,11 @@ static Suite *translate_suite(void)
     tcase_add_test(tc, answers);
     tcase_add_test(tc, stop_reasons);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, error_text_utf8);
     tcase_add_test(tc, stream_anthropic_to_openai);
     tcase_add_test(tc, stream_openai_to_anthropic);
     tcase_add_test(tc, stream_passthrough_and_errors);
+    tcase_add_test(tc, stream_tool_limit);
     tcase_add_test(tc, anthropic_usage);
     suite_add_tcase(s, tc);
     return s;

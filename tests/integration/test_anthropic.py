@@ -183,6 +183,17 @@ def main():
           last["headers"].get("anthropic-version") == "2023-06-01" and
           "authorization" not in last["headers"] and
           last["body"].get("model") == "claude-sonnet-test", last)
+    betas = ",".join(f"feature-{i:02d}-2025-01-01" for i in range(16))  # 367 bytes
+    st, h, b = amsg(msg, {"anthropic-beta": betas})
+    last = mock_stats(ports["anthropic"])["last_request"]
+    check("a long anthropic-beta list reaches the vendor whole", st == 200 and
+          last["headers"].get("anthropic-beta") == betas, (st, last["headers"]))
+    before = mock_stats(ports["anthropic"])["requests"]
+    st, h, b = amsg(msg, {"anthropic-beta": "x" * 5000})
+    check("an anthropic-beta past tollgate's limit: 400 naming it, nothing sent",
+          st == 400 and is_anthropic_error(b, "invalid_request_error") and
+          b"anthropic-beta" in b and mock_stats(ports["anthropic"])["requests"] == before,
+          (st, b[:200]))
     st, h, b = amsg(msg, {"x-api-key": "", "authorization": f"Bearer {key}"})
     check("messages with a Bearer virtual key", st == 200, (st, b[:200]))
     st, h, b = amsg(dict(msg, stream=True))
