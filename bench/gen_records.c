@@ -70,7 +70,7 @@ static void make_usage(const tg_catalog *cat, tg_record *r, int mi, uint64_t seq
     snprintf(r->endpoint, sizeof r->endpoint, "chat_completions");
     snprintf(r->rule, sizeof r->rule, "%s", rnd() % 2 ? "default" : "cheap-first");
     snprintf(r->policy_version, sizeof r->policy_version, "p1");
-    r->input_tokens = between(50, 6000);
+    r->input_tokens = rnd() % 50 ? between(50, 6000) : between(90000, 300000); /* tiers */
     r->est_input_tokens = r->input_tokens * between(900, 1150) / 1000;
     r->output_tokens = between(10, 1500);
     if (rnd() % 10 < 3)
