@@ -28,6 +28,8 @@ static const command commands[] = {
      "[--from D] [--to D] [--by team,model,key,day] [--format table|csv|json]  spend"},
     {"export", tg_cmd_export,
      "focus [--from D] [--to D] [-o FILE] [--hourly]  FOCUS 1.4 cost and usage CSV"},
+    {"reconcile", tg_cmd_reconcile,
+     "--vendor openai|anthropic FILE [--from D] [--to D]  ledger vs the vendor's bill"},
     {"tokenize", tg_cmd_tokenize,
      "[--encoding cl100k_base|o200k_base] [--ids] [--jsonl] [FILE]  token counts or ids"},
     {"count", tg_cmd_count,
