@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 curl ca-certificates
           libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcjson-dev check
-          libsqlite3-dev libpq-dev "$@")
+          libsqlite3-dev libpq-dev chromium fonts-dejavu-core "$@")
 # node and npm run the official-SDK test; a machine that already has them (any source, e.g.
 # NodeSource) keeps its own, so Debian's packages are asked for only when they are absent.
 command -v node >/dev/null || packages+=(nodejs)
