@@ -4,7 +4,8 @@
  *
  * usage: gen_records STORE_URL COUNT [--from YYYY-MM-DD] [--days N] [--teams N]
  *                    [--keys N] [--seed N]
- * Records spread uniformly over [from, from + days) UTC; teams "team00".., keys per team
+ * Records spread evenly over [from, from + days) UTC, in time order as the proxy writes
+ * them (each in its own slot of the span, at a random point in it); teams "team00".., keys per team
  * "key_TTKKK..."; ten chat models of the built-in catalog, priced with it
  * (tg_focus_price_record).  Mix: 2% unsettled (charged at a reservation), 3% released
  * (502, nothing billed), 5% recorded with estimated usage, the rest settled with
@@ -87,10 +88,9 @@ static void make_usage(const tg_catalog *cat, tg_record *r, int mi, uint64_t seq
 }
 
 /* Adds record seq (and maybe its reservation first) to batch; returns rows added. */
-static int gen_one(const tg_catalog *cat, tg_record *batch, uint64_t seq, int64_t from_us,
-                   int days, int teams, int keys)
+static int gen_one(const tg_catalog *cat, tg_record *batch, uint64_t seq, int64_t ts,
+                   int teams, int keys)
 {
-    int64_t ts = from_us + (int64_t)(rnd() % (uint64_t)(days * DAY_US));
     int team = (int)(rnd() % (uint64_t)teams), key = (int)(rnd() % (uint64_t)keys);
     int mi = (int)(rnd() % NMODELS), p = (int)(rnd() % 100);
     tg_record *r = &batch[0];
@@ -182,7 +182,10 @@ int main(int argc, char **argv)
     while (done < count) {
         size_t n = 0;
         while (n < BATCH && done < count) {
-            int k = gen_one(cat, &batch[n], seq++, from_day * DAY_US, days, teams, keys);
+            /* in time order, as the proxy writes them: record i in its slot of the span */
+            int64_t slot = (int64_t)days * DAY_US / (count ? count : 1);
+            int64_t ts = from_day * DAY_US + slot * done + (int64_t)(rnd() % (uint64_t)(slot + 1));
+            int k = gen_one(cat, &batch[n], seq++, ts, teams, keys);
             n += (size_t)k;
             done += k > 0;
         }
