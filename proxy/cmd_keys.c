@@ -18,8 +18,8 @@
 #define WHO "tollgate keys"
 
 static const char usage_text[] =
-    "usage: tollgate keys create --team NAME [--name LABEL] [--budget-usd X] [--tokens N]\n"
-    "                            [--requests N] [--rpm N] [--tpm N]\n"
+    "usage: tollgate keys create --team NAME [--name LABEL] [--tags T1,T2] [--budget-usd X]\n"
+    "                            [--tokens N] [--requests N] [--rpm N] [--tpm N]\n"
     "       tollgate keys list [--team NAME] [--format table|json]\n"
     "       tollgate keys revoke ID\n"
     "       (each also takes --config FILE)\n";
@@ -30,6 +30,8 @@ static const char details_text[] =
     "  create   makes a key for team NAME and prints its secret alone on stdout: this is\n"
     "           the only time it is shown (only its SHA-256 hash is stored)\n"
     "           --name LABEL     a label, at most 128 printable ASCII characters\n"
+    "           --tags T1,T2     tags the routing policy can match (key_tags): at most 16,\n"
+    "                            each 1-32 characters of A-Z a-z 0-9 . _ : -\n"
     "           --budget-usd X   the key's own spend limit per team period, in USD\n"
     "           --tokens N       its token limit per team period\n"
     "           --requests N     its request limit per team period\n"
@@ -54,8 +56,9 @@ static int store_error(tg_store *st)
 static int key_create(int argc, char **argv)
 {
     tg_cli_limit_args la = {0};
-    const char *team = NULL, *label = NULL, *config = NULL, *pos[1];
+    const char *team = NULL, *label = NULL, *tags = NULL, *config = NULL, *pos[1];
     const tg_cli_opt opts[] = {{"--team", &team},         {"--name", &label},
+                               {"--tags", &tags},
                                {"--budget-usd", &la.budget}, {"--tokens", &la.tokens},
                                {"--requests", &la.requests}, {"--rpm", &la.rpm},
                                {"--tpm", &la.tpm},           {"--config", &config},
@@ -76,7 +79,8 @@ static int key_create(int argc, char **argv)
     char secret[TG_KEY_SECRET_SIZE];
     if (tg_cli_store_open(WHO, config, &st) != 0)
         return 1;
-    if (tg_store_key_create(st, team, label, &lim, secret, sizeof secret, &k) != TG_STORE_OK)
+    if (tg_store_key_create_tagged(st, team, label, tags, &lim, secret, sizeof secret, &k) !=
+        TG_STORE_OK)
         return store_error(st);
     tg_store_close(st);
     printf("%s\n", secret);
@@ -107,6 +111,17 @@ static void key_row(const void *rows, size_t i, char cells[][TG_CLI_CELL_SIZE])
             snprintf(cells[5 + c], TG_CLI_CELL_SIZE, "%" PRId64, counts[c]);
     snprintf(cells[9], TG_CLI_CELL_SIZE, "%s", k->created_at);
     snprintf(cells[10], TG_CLI_CELL_SIZE, "%s", k->revoked_at[0] ? k->revoked_at : "-");
+    snprintf(cells[11], TG_CLI_CELL_SIZE, "%.*s", TG_CLI_CELL_SIZE - 1,
+             k->tags[0] ? k->tags : "-");
+}
+
+/* The key's tags as a JSON array of strings. */
+static cJSON *tags_json(const tg_key *k)
+{
+    char buf[TG_KEY_TAGS_MAX + 1];
+    const char *tags[TG_KEY_MAX_TAGS];
+    int n = tg_store_key_tags(k, buf, tags, TG_KEY_MAX_TAGS);
+    return cJSON_CreateStringArray(tags, n);
 }
 
 static cJSON *key_json(const void *item)
@@ -117,6 +132,7 @@ static cJSON *key_json(const void *item)
         tg_cli_json_add(o, "team", tg_cli_json_text(k->team, false)) &&
         tg_cli_json_add(o, "name", tg_cli_json_text(k->name, true)) &&
         tg_cli_json_add(o, "prefix", tg_cli_json_text(k->prefix, false)) &&
+        tg_cli_json_add(o, "tags", tags_json(k)) &&
         tg_cli_json_add(o, "budget_usd", tg_cli_json_money(k->lim.budget_nusd)) &&
         tg_cli_json_add(o, "budget_tokens", tg_cli_json_count(k->lim.budget_tokens)) &&
         tg_cli_json_add(o, "budget_requests", tg_cli_json_count(k->lim.budget_requests)) &&
@@ -139,7 +155,7 @@ static int key_list(int argc, char **argv)
 {
     static const char *const head[] = {"ID",  "TEAM", "NAME",    "PREFIX",  "BUDGET_USD",
                                        "TOKENS", "REQUESTS", "RPM", "TPM", "CREATED",
-                                       "REVOKED"};
+                                       "REVOKED", "TAGS"};
     const char *team = NULL, *format = NULL, *config = NULL, *pos[1];
     const tg_cli_opt opts[] = {
         {"--team", &team}, {"--format", &format}, {"--config", &config}, {NULL, NULL}};
@@ -162,7 +178,7 @@ static int key_list(int argc, char **argv)
     if (json)
         rc = print_keys_json(keys, n);
     else
-        tg_cli_print_table(stdout, 11, head, keys, n, key_row);
+        tg_cli_print_table(stdout, 12, head, keys, n, key_row);
     free(keys);
     return rc != 0 ? rc : tg_cli_finish(WHO);
 }

@@ -19,6 +19,7 @@
 #include "router/caps.h"
 #include "router/count.h"
 #include "router/route.h"
+#include "store/store.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -31,7 +32,7 @@
 #define MAX_HEADERS 32
 
 static const char usage_text[] =
-    "usage: tollgate route [--config FILE] [--team T] [--key ID] [--api API]\n"
+    "usage: tollgate route [--config FILE] [--team T] [--key ID] [--tags T1,T2] [--api API]\n"
     "                      [--header NAME:VALUE]... [--budget-used PCT] [FILE]\n";
 
 static const char details_text[] =
@@ -42,13 +43,14 @@ static const char details_text[] =
     "was excluded.  Nothing is sent upstream.\n"
     "  --config FILE      the configuration whose catalog and policy to use\n"
     "  --team T, --key ID the team and key the policy sees\n"
+    "  --tags T1,T2       the key's tags the policy sees (key_tags)\n"
     "  --api API          chat, completions, embeddings, responses, messages (default:\n"
     "                     guessed from the body, as `tollgate count` does)\n"
     "  --header N:V       a request header the policy may match (repeatable)\n"
     "  --budget-used PCT  the team's budget used, in percent (default 0)\n";
 
 typedef struct {
-    const char *config, *team, *key, *api, *file;
+    const char *config, *team, *key, *api, *file, *tags;
     const char *headers[MAX_HEADERS];
     int nheaders;
     double budget_used;
@@ -77,7 +79,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 static int parse_args(int argc, char **argv, route_opts *o)
 {
     static const char *const names[] = {"--config", "--team", "--key", "--api", "--header",
-                                        "--budget-used"};
+                                        "--budget-used", "--tags"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -85,7 +87,7 @@ static int parse_args(int argc, char **argv, route_opts *o)
             return 0;
         }
         int which = -1;
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < 7; k++) {
             size_t n = strlen(names[k]);
             if (strncmp(a, names[k], n) == 0 && (a[n] == '\0' || a[n] == '='))
                 which = k;
@@ -107,6 +109,7 @@ static int parse_args(int argc, char **argv, route_opts *o)
         case 1: o->team = v; break;
         case 2: o->key = v; break;
         case 3: o->api = v; break;
+        case 6: o->tags = v; break;
         case 4:
             if (o->nheaders == MAX_HEADERS || !strchr(v, ':'))
                 return usage_error("--header takes NAME:VALUE (at most %d)", MAX_HEADERS);
@@ -169,8 +172,13 @@ static int decide_and_print(const route_opts *o, const tg_config *cfg,
     tg_caps_result caps;
     tg_caps_infer(body, kind, &caps);
     tg_route_body cc = {body, (int)kind};
+    tg_key k = {0};
+    snprintf(k.tags, sizeof k.tags, "%s", o->tags ? o->tags : "");
+    char tagbuf[TG_KEY_TAGS_MAX + 1];
+    const char *tags[TG_KEY_MAX_TAGS];
+    int ntags = tg_store_key_tags(&k, tagbuf, tags, TG_KEY_MAX_TAGS);
     tg_route_input in = {
-        .ctx = {.team = o->team, .key_id = o->key,
+        .ctx = {.team = o->team, .key_id = o->key, .key_tags = tags, .nkey_tags = ntags,
                 .model = cJSON_GetObjectItemCaseSensitive(body, "model")->valuestring,
                 .endpoint = tg_count_kind_name(kind), .input_tokens = tokens,
                 .max_output_tokens = caps.max_output_tokens, .caps = caps.caps,

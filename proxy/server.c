@@ -716,8 +716,12 @@ static bool route(tg_req *r, const cJSON *body, enum MHD_Result *ret)
     tg_caps_result caps;
     tg_caps_infer(body, kind, &caps);
     tg_route_body cc = {body, (int)kind};
+    char tagbuf[TG_KEY_TAGS_MAX + 1];
+    const char *tags[TG_KEY_MAX_TAGS];
+    int ntags = tg_store_key_tags(&r->key, tagbuf, tags, TG_KEY_MAX_TAGS);
     tg_route_input in = {
-        .ctx = {.team = r->key.team, .key_id = r->key.id, .model = r->requested_model,
+        .ctx = {.team = r->key.team, .key_id = r->key.id, .key_tags = tags,
+                .nkey_tags = ntags, .model = r->requested_model,
                 .endpoint = tg_count_kind_name(kind), .input_tokens = r->est_input,
                 .max_output_tokens = caps.max_output_tokens, .caps = caps.caps,
                 .budget_used_pct = budget_used_pct(r), .header = route_header, .hctx = r},

@@ -36,19 +36,49 @@ static uint32_t endpoint_bit(const char *ep)
     return 0;
 }
 
+/* Appends `text` to the bounded string out[n] whose length is *len (cut at n - 1). */
+static void str_add(char *out, size_t n, size_t *len, const char *text)
+{
+    size_t k = strlen(text);
+    if (*len + k >= n)
+        k = n - 1 - *len;
+    memcpy(out + *len, text, k);
+    *len += k;
+    out[*len] = '\0';
+}
+
+/* v in decimal into buf (24 bytes); returns buf.  No printf: exclusion reasons are built
+ * for every excluded candidate of every decision. */
+static const char *i64_text(int64_t v, char buf[24])
+{
+    char tmp[24];
+    int i = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int j = 0;
+    if (v < 0)
+        buf[j++] = '-';
+    while (i)
+        buf[j++] = tmp[--i];
+    buf[j] = '\0';
+    return buf;
+}
+
 /* Appends the names of the capability bits in `caps` to out ("vision, tools"). */
 static void caps_text(uint32_t caps, char *out, size_t n)
 {
     size_t len = 0;
     out[0] = '\0';
-    for (int i = 0; i < TG_CAP_COUNT && len < n; i++) {
+    for (int i = 0; i < TG_CAP_COUNT; i++) {
         const char *name = (caps & (1u << i)) ? tg_cat_cap_name(1u << i) : NULL;
         if (!name)
             continue;
-        int w = snprintf(out + len, n - len, "%s%s", len ? ", " : "", name);
-        if (w < 0)
-            break;
-        len += (size_t)w;
+        if (len)
+            str_add(out, n, &len, ", ");
+        str_add(out, n, &len, name);
     }
 }
 
@@ -68,32 +98,56 @@ static int64_t add_sat(int64_t a, int64_t b)
 
 /* ------------------------------------------------------------------ candidates */
 
-/* Adds `m` (to `provider`) unless already present; returns the entry or NULL. */
-static tg_route_cand *cand_add(tg_route_decision *d, const tg_cat_model *m, const char *provider,
-                               int weight)
+/* Candidates already added, by model: an open-addressing set of cands indices, so adding
+ * n candidates costs O(n) rather than O(n^2) (a rule may list hundreds of models). */
+#define SEEN_SLOTS (2 * TG_ROUTE_MAX_CANDS) /* power of two, at most half full */
+
+typedef struct {
+    int16_t slot[SEEN_SLOTS]; /* cands index, or -1 */
+} seen_set;
+
+static unsigned seen_hash(const tg_cat_model *m)
 {
-    for (int i = 0; i < d->ncands; i++)
-        if (d->cands[i].model == m && strcmp(d->cands[i].provider, provider) == 0)
+    uint64_t h = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull;
+    return (unsigned)(h >> 32) & (SEEN_SLOTS - 1);
+}
+
+/* Adds `m` (to `provider`) unless already present; returns the entry or NULL. */
+static tg_route_cand *cand_add(tg_route_decision *d, seen_set *seen, const tg_cat_model *m,
+                               const char *provider, int weight)
+{
+    unsigned h = seen_hash(m);
+    for (; seen->slot[h] >= 0; h = (h + 1) & (SEEN_SLOTS - 1)) {
+        const tg_route_cand *o = &d->cands[seen->slot[h]];
+        if (o->model == m && strcmp(o->provider, provider) == 0)
             return NULL;
+    }
     if (d->ncands == TG_ROUTE_MAX_CANDS)
         return NULL;
+    seen->slot[h] = (int16_t)d->ncands;
     tg_route_cand *c = &d->cands[d->ncands++];
-    memset(c, 0, sizeof *c);
     c->model = m;
     c->provider = provider;
+    c->price = NULL;
+    c->input_tokens = c->expected_output = c->output_cap = 0;
     c->weight = weight > 0 ? weight : 1;
     c->expected_cost = c->worst_cost = -1;
+    c->excluded = false;
+    c->why[0] = '\0';
     return c;
 }
 
-/* Marks `c` excluded with the reason; returns false (for "return exclude(...)"). */
-__attribute__((format(printf, 2, 3))) static bool exclude(tg_route_cand *c, const char *fmt, ...)
+/* Marks `c` excluded with the reason, the concatenation of the non-NULL parts; returns
+ * false (for "return exclude(...)"). */
+static bool exclude(tg_route_cand *c, const char *a, const char *b, const char *d, const char *e)
 {
-    va_list ap;
-    va_start(ap, fmt);
+    const char *parts[] = {a, b, d, e};
+    size_t len = 0;
     c->excluded = true;
-    vsnprintf(c->why, sizeof c->why, fmt, ap);
-    va_end(ap);
+    c->why[0] = '\0';
+    for (int i = 0; i < 4; i++)
+        if (parts[i])
+            str_add(c->why, sizeof c->why, &len, parts[i]);
     return false;
 }
 
@@ -112,36 +166,37 @@ static int64_t input_for(const tg_route_input *in, const tg_cat_model *m, int64_
 }
 
 /* Checks one candidate and prices it; false when it is excluded (with the reason). */
-static bool price_cand(const tg_route_input *in, const tg_policy_rule *rule, int64_t avg,
-                       int64_t *cl100k, tg_route_cand *c)
+static bool price_cand(const tg_route_input *in, uint32_t ep, const tg_policy_rule *rule,
+                       int64_t avg, int64_t *cl100k, tg_route_cand *c)
 {
     const tg_cat_model *m = c->model;
-    char why[TG_ROUTE_WHY_MAX];
+    char why[TG_ROUTE_WHY_MAX], n1[24], n2[24];
     if (in->provider_ok && !in->provider_ok(in->pctx, c->provider, why))
-        return exclude(c, "%s", why);
-    if (!(m->endpoints & endpoint_bit(in->ctx.endpoint)))
-        return exclude(c, "does not serve the %s endpoint", in->ctx.endpoint);
+        return exclude(c, why, NULL, NULL, NULL);
+    if (!(m->endpoints & ep))
+        return exclude(c, "does not serve the ", in->ctx.endpoint, " endpoint", NULL);
     uint32_t missing = in->ctx.caps & ~m->caps;
     if (missing) {
         caps_text(missing, why, sizeof why);
-        return exclude(c, "lacks %s", why);
+        return exclude(c, "lacks ", why, NULL, NULL);
     }
     int64_t cap = in->ctx.max_output_tokens;
     if (cap >= 0 && m->max_output > 0 && cap > m->max_output)
-        return exclude(c, "max output %lld < requested output cap %lld",
-                       (long long)m->max_output, (long long)cap);
+        return exclude(c, "max output ", i64_text(m->max_output, n1),
+                       " < requested output cap ", i64_text(cap, n2));
     c->input_tokens = input_for(in, m, cl100k);
     int64_t need = add_sat(c->input_tokens, cap > 0 ? cap : 0);
     if (m->context_window > 0 && need > m->context_window)
-        return exclude(c, "context window %lld < estimated input + output cap %lld",
-                       (long long)m->context_window, (long long)need);
+        return exclude(c, "context window ", i64_text(m->context_window, n1),
+                       " < estimated input + output cap ", i64_text(need, n2));
     c->price = tg_cat_version_at(m, in->now);
     if (!c->price)
-        return exclude(c, "no price in effect yet");
+        return exclude(c, "no price in effect yet", NULL, NULL, NULL);
     const tg_cat_prices *p = tg_cat_tier(c->price, c->input_tokens);
     if (p->input == TG_CAT_PRICE_UNKNOWN || p->output == TG_CAT_PRICE_UNKNOWN)
-        return exclude(c, "no known price (tollgate never routes at an unknown price)");
-    bool embed = endpoint_bit(in->ctx.endpoint) == TG_CAT_EP_EMBEDDINGS;
+        return exclude(c, "no known price (tollgate never routes at an unknown price)", NULL, NULL,
+                       NULL);
+    bool embed = ep == TG_CAT_EP_EMBEDDINGS;
     c->output_cap = embed ? 0 : cap >= 0 ? cap : m->max_output > 0 ? m->max_output
                                                                   : TG_ROUTE_DEFAULT_MAX_OUTPUT;
     int64_t exp = min_pos(min_pos(cap, m->max_output > 0 ? m->max_output : -1),
@@ -176,41 +231,70 @@ static const tg_cat_model *requested_model(const tg_catalog *cat, const tg_route
 static void collect(tg_route_decision *d, const tg_policy_rule *rule, const tg_cat_model *req,
                     const char *req_provider)
 {
+    seen_set seen;
+    memset(seen.slot, 0xff, sizeof seen.slot);
     if (req && !rule->substitute) {
-        cand_add(d, req, req_provider, 1);
+        cand_add(d, &seen, req, req_provider, 1);
         for (int i = 0; i < rule->ncands; i++) {
             const tg_cat_model *m = rule->cands[i].model;
             if (!m || m == req)
                 continue;
-            tg_route_cand *c = cand_add(d, m, m->provider, rule->cands[i].weight);
+            tg_route_cand *c = cand_add(d, &seen, m, m->provider, rule->cands[i].weight);
             if (c)
-                (void)exclude(c, "not tried: the client named %s and the rule does not allow "
-                        "substitution", req->name);
+                (void)exclude(c, "not tried: the client named ", req->name,
+                              " and the rule does not allow substitution", NULL);
         }
         return;
     }
     for (int i = 0; i < rule->ncands; i++) {
         const tg_cat_model *m = rule->cands[i].model;
         if (!m && req)
-            cand_add(d, req, req_provider, rule->cands[i].weight);
+            cand_add(d, &seen, req, req_provider, rule->cands[i].weight);
         else if (m)
-            cand_add(d, m, m->provider, rule->cands[i].weight);
+            cand_add(d, &seen, m, m->provider, rule->cands[i].weight);
     }
 }
 
 /* ------------------------------------------------------------------ ordering */
 
+/* A candidate's place in the cheapest order: (cost, index in the rule), unique keys. */
+typedef struct {
+    int64_t cost;
+    int idx;
+} cost_key;
+
+static bool key_before(const cost_key *x, const cost_key *y)
+{
+    return x->cost != y->cost ? x->cost < y->cost : x->idx < y->idx;
+}
+
+/* Bottom-up merge sort of k[0..n) using tmp[n]; O(n log n), no allocation, no callback. */
+static void sort_keys(cost_key *k, cost_key *tmp, int n)
+{
+    for (int w = 1; w < n; w *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * w) {
+            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                tmp[o++] = key_before(&k[j], &k[i]) ? k[j++] : k[i++];
+            while (i < mid)
+                tmp[o++] = k[i++];
+            while (j < hi)
+                tmp[o++] = k[j++];
+        }
+        memcpy(k, tmp, (size_t)n * sizeof *k);
+    }
+}
+
+/* Cheapest expected cost first; equal costs keep the rule's order. */
 static void order_cheapest(tg_route_decision *d)
 {
-    /* insertion sort by cost; equal costs keep the rule's order (stable) */
-    for (int i = 1; i < d->norder; i++) {
-        int v = d->order[i], j = i - 1;
-        while (j >= 0 && d->cands[d->order[j]].expected_cost > d->cands[v].expected_cost) {
-            d->order[j + 1] = d->order[j];
-            j--;
-        }
-        d->order[j + 1] = v;
-    }
+    cost_key keys[TG_ROUTE_MAX_CANDS], tmp[TG_ROUTE_MAX_CANDS];
+    for (int i = 0; i < d->norder; i++)
+        keys[i] = (cost_key){d->cands[d->order[i]].expected_cost, d->order[i]};
+    sort_keys(keys, tmp, d->norder);
+    for (int i = 0; i < d->norder; i++)
+        d->order[i] = keys[i].idx;
 }
 
 static void order_weighted(tg_route_decision *d, uint64_t rnd)
@@ -297,8 +381,9 @@ tg_route_status tg_route_decide(const tg_catalog *cat, const tg_policy *pol,
     collect(d, d->rule, req, d->pinned);
     int64_t avg = in->ctx.team ? tg_route_avg_output(in->ctx.team, in->ctx.model) : -1;
     int64_t cl100k = -2;
+    uint32_t ep = endpoint_bit(in->ctx.endpoint);
     for (int i = 0; i < d->ncands; i++) {
-        if (!d->cands[i].excluded && price_cand(in, d->rule, avg, &cl100k, &d->cands[i]))
+        if (!d->cands[i].excluded && price_cand(in, ep, d->rule, avg, &cl100k, &d->cands[i]))
             d->order[d->norder++] = i;
     }
     if (d->norder == 0) {

@@ -329,15 +329,65 @@ static int key_insert_new(tg_store *st, tg_key *k, char *secret)
     return rc;
 }
 
+/* Is `tags` a valid tag list (see tg_store_key_create_tagged)?  On false, why[n] says. */
+static bool tags_valid(const char *tags, char *why, size_t n)
+{
+    if (strlen(tags) > TG_KEY_TAGS_MAX) {
+        snprintf(why, n, "invalid tags: at most %d bytes in all", TG_KEY_TAGS_MAX);
+        return false;
+    }
+    int count = 0;
+    for (const char *p = tags; *p;) {
+        size_t len = strcspn(p, ",");
+        size_t ok = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-");
+        if (len == 0 || len > TG_KEY_TAG_MAX || ok < len) {
+            snprintf(why, n, "invalid tag '%.*s': 1 to %d characters of A-Z a-z 0-9 . _ : -",
+                     (int)(len > 40 ? 40 : len), p, TG_KEY_TAG_MAX);
+            return false;
+        }
+        if (++count > TG_KEY_MAX_TAGS) {
+            snprintf(why, n, "invalid tags: at most %d tags", TG_KEY_MAX_TAGS);
+            return false;
+        }
+        p += len;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(why, n, "invalid tags: a trailing comma");
+            return false;
+        }
+    }
+    return true;
+}
+
+int tg_store_key_tags(const tg_key *k, char *buf, const char **out, int max)
+{
+    tg_store_copy(buf, TG_KEY_TAGS_MAX + 1, k->tags);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < max;
+         t = strtok_r(NULL, ",", &save))
+        out[n++] = t;
+    return n;
+}
+
 int tg_store_key_create(tg_store *st, const char *team, const char *label, const tg_limits *lim,
                         char *secret, size_t secret_size, tg_key *out)
 {
+    return tg_store_key_create_tagged(st, team, label, NULL, lim, secret, secret_size, out);
+}
+
+int tg_store_key_create_tagged(tg_store *st, const char *team, const char *label,
+                               const char *tags, const tg_limits *lim, char *secret,
+                               size_t secret_size, tg_key *out)
+{
     tg_team t;
     tg_key k = {0};
+    char why[128];
     if (!secret || secret_size < TG_KEY_SECRET_SIZE)
         return tg_store_fail(st, TG_STORE_INVALID, "the secret buffer is too small");
     secret[0] = '\0';
     label = label ? label : "";
+    tags = tags ? tags : "";
+    if (!tags_valid(tags, why, sizeof why))
+        return tg_store_fail(st, TG_STORE_INVALID, "%s", why);
     if (!label_valid(label))
         return tg_store_fail(st, TG_STORE_INVALID,
                              "invalid key name: at most %d printable ASCII characters",
@@ -353,6 +403,7 @@ int tg_store_key_create(tg_store *st, const char *team, const char *label, const
     k.team_id = t.id;
     tg_store_copy(k.team, sizeof k.team, t.name);
     tg_store_copy(k.name, sizeof k.name, label);
+    tg_store_copy(k.tags, sizeof k.tags, tags);
     k.lim = *lim;
     k.team_lim = t.lim;
     k.period = t.period;

@@ -50,6 +50,9 @@
 #define TG_KEY_SECRET_SIZE (TG_KEY_SECRET_LEN + 1)
 #define TG_KEY_SECRET_INPUT_MAX 256 /* longer presented secrets are not looked up */
 #define TG_KEY_PREFIX_LEN 8        /* shown in lists: "tg-" + 5 characters */
+#define TG_KEY_TAGS_MAX 255        /* a key's tags, comma-separated, in bytes */
+#define TG_KEY_TAG_MAX 32          /* one tag: [A-Za-z0-9._:-], 1..32 bytes */
+#define TG_KEY_MAX_TAGS 16         /* tags per key */
 #define TG_STORE_TIME_LEN 20       /* "2025-01-31T23:59:59Z" */
 
 typedef struct tg_store tg_store;
@@ -108,6 +111,7 @@ typedef struct {
     char team[TG_TEAM_NAME_MAX + 1];     /* the team's name */
     char name[TG_KEY_LABEL_MAX + 1];     /* label, "" when none */
     char prefix[TG_KEY_PREFIX_LEN + 1];  /* first characters of the secret */
+    char tags[TG_KEY_TAGS_MAX + 1];      /* "tag1,tag2" (policy key_tags); "" when none */
     tg_limits lim;                       /* the key's own limits (per team period) */
     tg_limits team_lim;                  /* its team's limits */
     tg_period period;                    /* its team's period */
@@ -239,6 +243,17 @@ __attribute__((warn_unused_result)) int tg_store_key_create(tg_store *st, const 
                                                            const char *label,
                                                            const tg_limits *lim, char *secret,
                                                            size_t secret_size, tg_key *out);
+
+/* tg_store_key_create with tags: `tags` is NULL, "" or a comma-separated list of at most
+ * TG_KEY_MAX_TAGS tags of 1..TG_KEY_TAG_MAX characters [A-Za-z0-9._:-] (the routing
+ * policy's key_tags condition matches them).  TG_STORE_INVALID names a bad tag. */
+__attribute__((warn_unused_result)) int tg_store_key_create_tagged(
+    tg_store *st, const char *team, const char *label, const char *tags, const tg_limits *lim,
+    char *secret, size_t secret_size, tg_key *out);
+
+/* Splits k->tags into out[max] (pointers into buf, a copy of the tags of
+ * TG_KEY_TAGS_MAX + 1 bytes); returns the count. */
+int tg_store_key_tags(const tg_key *k, char *buf, const char **out, int max);
 
 /* Finds the key `id` (revoked or not) and copies it into *out.
  * Returns TG_STORE_OK, TG_STORE_NOT_FOUND ("no key 'ID'"), or TG_STORE_ERROR. */

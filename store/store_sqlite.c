@@ -116,7 +116,9 @@ static const char *const migrations[] = {
     "ALTER TABLE requests ADD COLUMN cost_output_nusd INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX requests_ts ON requests (ts_us);"
     "CREATE INDEX requests_reserved ON requests (state) WHERE state = 'reserved';",
-    /* 4: daily rollups per (UTC day, team, key, model, provider), kept by triggers in the
+    /* 4: key tags (the routing policy's key_tags condition) */
+    "ALTER TABLE keys ADD COLUMN tags TEXT NOT NULL DEFAULT '';",
+    /* 5: daily rollups per (UTC day, team, key, model, provider), kept by triggers in the
      * same transaction as the request row they sum (insert, the settlement's upsert,
      * recovery's update), and filled from the rows already there. */
     "CREATE TABLE rollup_daily ("
@@ -321,7 +323,7 @@ static const char *const migrations[] = {
     "'unsettled' THEN reserved_nusd ELSE cost_nusd END), sum(cost_input_nusd), "
     "sum(cost_cached_nusd), sum(cost_cache_write_nusd), sum(cost_output_nusd) FROM "
     "requests R GROUP BY 1, 2, 3, 4, 5;",
-    /* 5: (next).  Append; never edit a released script. */
+    /* 6: (next).  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -349,8 +351,8 @@ enum {
 #define KEY_COLS                                                                             \
     "k.id, k.team_id, t.name, k.name, k.prefix, k.created_at, k.revoked_at, "                 \
     "k.budget_nusd, k.budget_tokens, k.budget_requests, k.rpm, k.tpm, "                      \
-    "t.budget_nusd, t.budget_tokens, t.budget_requests, t.rpm, t.tpm, t.period"
-#define KEY_NCOLS 18 /* the stored hash follows KEY_COLS in S_KEY_BY_HASH */
+    "t.budget_nusd, t.budget_tokens, t.budget_requests, t.rpm, t.tpm, t.period, k.tags"
+#define KEY_NCOLS 19 /* the stored hash follows KEY_COLS in S_KEY_BY_HASH */
 #define KEY_FROM " FROM keys k JOIN teams t ON t.id = k.team_id"
 #define REC_COLS                                                                             \
     "id, attempt, ts_us, team, key_id, provider, requested_model, model, endpoint, "         \
@@ -404,8 +406,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                       " tpm = CASE WHEN ?12 THEN ?13 ELSE tpm END"
                       " WHERE name = ?7",
     [S_KEY_INSERT] = "INSERT INTO keys (id, team_id, name, hash, prefix, budget_nusd, "
-                     "created_at, budget_tokens, budget_requests, rpm, tpm) VALUES (?1, ?2, "
-                     "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     "created_at, budget_tokens, budget_requests, rpm, tpm, tags) VALUES (?1, "
+                     "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [S_KEY_GET] = "SELECT " KEY_COLS KEY_FROM " WHERE k.id = ?1",
     [S_KEY_BY_HASH] = "SELECT " KEY_COLS ", k.hash" KEY_FROM " WHERE k.hash = ?1",
     [S_KEY_LIST] = "SELECT " KEY_COLS KEY_FROM " WHERE ?1 < 0 OR k.team_id = ?1"
@@ -835,6 +837,7 @@ static void read_key(sqlite3_stmt *s, tg_key *k)
     read_limits(s, 12, &k->team_lim);
     if (tg_store_period_parse((const char *)sqlite3_column_text(s, 17), &k->period) != 0)
         k->period = TG_PERIOD_DEFAULT;
+    column_copy(s, 18, k->tags, sizeof k->tags);
 }
 
 static int sqlite_key_insert(tg_store *st, const tg_key *k, const uint8_t *hash)
@@ -853,6 +856,7 @@ static int sqlite_key_insert(tg_store *st, const tg_key *k, const uint8_t *hash)
     bind_limit(s, 9, k->lim.budget_requests);
     bind_limit(s, 10, k->lim.rpm);
     bind_limit(s, 11, k->lim.tpm);
+    sqlite3_bind_text(s, 12, k->tags, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(s) == SQLITE_DONE)
         return stmt_done(st, s, TG_STORE_OK);
     return stmt_done(st, s, is_duplicate(st) ? TG_STORE_EXISTS : TG_STORE_ERROR);

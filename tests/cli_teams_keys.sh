@@ -137,10 +137,10 @@ expect keys-no-action "" 2 "$tg" keys
 expect keys-unknown-action "" 2 "$tg" keys rotate
 expect_re keys-help "^usage: tollgate keys" 0 "$tg" keys -h
 
-expect_re list-keys "^ID +TEAM +NAME +PREFIX +BUDGET_USD +TOKENS +REQUESTS +RPM +TPM +CREATED +REVOKED
-$id +ml +ci runner +$prefix +2\.50 +- +- +- +- +[0-9TZ:-]+ +-
-key_[0-9a-f]{12} +ops +- +tg-[0-9A-Za-z]{5} +- +- +- +- +- +[0-9TZ:-]+ +-$" 0 "$tg" keys list
-expect list-keys-team-json "[{\"id\":\"$id\",\"team\":\"ml\",\"name\":\"ci runner\",\"prefix\":\"$prefix\",\"budget_usd\":2.50,\"budget_tokens\":null,\"budget_requests\":null,\"rpm\":null,\"tpm\":null,\"created_at\":\"TIME\",\"revoked_at\":null}]" 0 \
+expect_re list-keys "^ID +TEAM +NAME +PREFIX +BUDGET_USD +TOKENS +REQUESTS +RPM +TPM +CREATED +REVOKED +TAGS
+$id +ml +ci runner +$prefix +2\.50 +- +- +- +- +[0-9TZ:-]+ +- +-
+key_[0-9a-f]{12} +ops +- +tg-[0-9A-Za-z]{5} +- +- +- +- +- +[0-9TZ:-]+ +- +-$" 0 "$tg" keys list
+expect list-keys-team-json "[{\"id\":\"$id\",\"team\":\"ml\",\"name\":\"ci runner\",\"prefix\":\"$prefix\",\"tags\":[],\"budget_usd\":2.50,\"budget_tokens\":null,\"budget_requests\":null,\"rpm\":null,\"tpm\":null,\"created_at\":\"TIME\",\"revoked_at\":null}]" 0 \
   "$tg" keys list --team ml --format json
 # a key with every limit
 secret3=$("$tg" keys create --team rl --budget-usd 0.5 --tokens 100 --requests 10 --rpm 2 --tpm 50 2>"$tmp/err"); rc=$?
@@ -149,6 +149,11 @@ expect_re list-keys-limits "^key_[0-9a-f]{12} +rl +- +tg-[0-9A-Za-z]{5} +0\.50 +
   sh -c "'$tg' keys list --team rl | tail -n 1"
 expect_re list-keys-limits-json '"budget_usd":0\.50,"budget_tokens":100,"budget_requests":10,"rpm":2,"tpm":50,' 0 \
   "$tg" keys list --team rl --format json
+# tags: kept, listed as a JSON array, refused when malformed
+expect_re create-tags "^tg-" 0 "$tg" keys create --team rl --tags nightly,eu:west
+expect_re list-tags-json '"tags":\["nightly","eu:west"\]' 0 "$tg" keys list --team rl --format json
+expect create-bad-tag "" 1 "$tg" keys create --team rl --tags "a,,b"
+stderr_has create-bad-tag-says "invalid tag ''"
 expect create-none-limits "" 0 sh -c "'$tg' keys create --team rl --tokens none --rpm none >/dev/null"
 for flag in --tokens --requests --rpm --tpm; do
   expect "create-bad[$flag]" "" 1 "$tg" keys create --team rl "$flag" x
@@ -171,7 +176,7 @@ stderr_has revoke-unknown-says "no key 'key_000000000000'"
 expect revoke-garbage "" 1 "$tg" keys revoke nonsense
 stderr_has revoke-garbage-says "no key with that id"
 expect revoke-no-id "" 2 "$tg" keys revoke
-expect_re list-shows-revoked "^$id .* [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$" 0 \
+expect_re list-shows-revoked "^$id .* [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +-$" 0 \
   sh -c "'$tg' keys list --team ml | tail -n 1"
 
 # the secret is nowhere in the store's files (database, WAL, shared memory)

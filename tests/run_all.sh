@@ -42,21 +42,41 @@ for i, line in enumerate(open("tests/data/tokenizer/corpus.jsonl", encoding="utf
     if i % 50 == 0:
         open(os.path.join(out, f"bpe{i}"), "wb").write(json.loads(line).encode("utf-8")[:4096])
 PY
-for f in build-fuzz/tests/fuzz/fuzz_*; do
-  [ -f "$f" ] && [ -x "$f" ] || continue
-  name=$(basename "$f")
-  dir="$seeds/$name"
+# one fuzz target per core at a time (the machine has 2): each runs fuzz_seconds
+fuzz_one() { # name: runs build-fuzz/tests/fuzz/NAME on its seeds, log in $seeds/NAME.log
+  local name=$1 dir="$seeds/$1"
   mkdir -p "$dir"
   if [ "$name" = fuzz_bpe ]; then cp "$seeds"/bpe* "$dir"/; fi
   if [ -d "tests/fuzz/seeds/$name" ]; then cp "tests/fuzz/seeds/$name"/* "$dir"/; fi
-  echo "--- $name"
-  if ! "$f" -max_total_time="$fuzz_seconds" -max_len=8192 -print_final_stats=1 \
-       "$dir" >"$seeds/$name.log" 2>&1; then
-    tail -n 60 "$seeds/$name.log"
-    echo "fuzz target $name failed"
-    exit 1
-  fi
-  grep -E 'stat::number_of_executed_units|stat::peak_rss_mb|Done' "$seeds/$name.log" || true
+  "build-fuzz/tests/fuzz/$name" -max_total_time="$fuzz_seconds" -max_len=8192 \
+    -print_final_stats=1 "$dir" >"$seeds/$name.log" 2>&1
+}
+jobs_max=$(nproc 2>/dev/null || echo 2)
+names=()
+for f in build-fuzz/tests/fuzz/fuzz_*; do
+  [ -f "$f" ] && [ -x "$f" ] && names+=("$(basename "$f")")
 done
+failed=()
+for ((i = 0; i < ${#names[@]}; i += jobs_max)); do
+  pids=()
+  for name in "${names[@]:i:jobs_max}"; do
+    fuzz_one "$name" & pids+=($!)
+  done
+  for j in "${!pids[@]}"; do
+    name=${names[i + j]}
+    if wait "${pids[j]}"; then
+      echo "--- $name"
+      grep -E 'stat::number_of_executed_units|stat::peak_rss_mb|Done' "$seeds/$name.log" || true
+    else
+      tail -n 60 "$seeds/$name.log"
+      echo "fuzz target $name failed"
+      failed+=("$name")
+    fi
+  done
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz targets failed: ${failed[*]}"
+  exit 1
+fi
 
 step "all tests passed"

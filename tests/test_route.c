@@ -350,6 +350,54 @@ START_TEST(snapshots_swap_and_free)
 }
 END_TEST
 
+/* Many candidates (more than a merge-sort pass or two), listed twice: each is priced once,
+ * and the order is by expected cost with ties in the rule's order. */
+START_TEST(many_candidates_sorted_and_deduplicated)
+{
+    enum { N = 150 };
+    size_t cap = N * 260 + 256, len = 0;
+    char *ct = malloc(cap), *pt = malloc(N * 16 + 256);
+    len += (size_t)snprintf(ct + len, cap - len, "{\"models\": {");
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(ct + len, cap - len, "%s\"m%03d\": {\"provider\": \"pa\", "
+                                "\"tokenizer\": \"o200k_base\", \"endpoints\": [\"chat\"], "
+                                "\"prices\": [{\"effective_from\": \"2025-01-01\", "
+                                "\"input\": %d, \"output\": 1}]}", i ? ", " : "", i,
+                                (i * 37) % 11 + 1);
+    snprintf(ct + len, cap - len, "}}");
+    snprintf(pt, N * 16 + 256, "{\"aliases\": [\"many\"], \"rules\": [{\"id\": \"all\", "
+             "\"when\": {}, \"route\": {\"candidates\": [\"m149\", \"m*\", \"m000\"]}}]}");
+    const char *texts[] = {ct};
+    size_t lens[] = {strlen(ct)};
+    const char *names[] = {"many"};
+    tg_cat_problem cp[4];
+    tg_policy_problem pp[4];
+    int n = 0;
+    tg_catalog *c2 = tg_catalog_load_texts(texts, lens, names, 1, false, cp, 4, &n);
+    ck_assert_msg(c2 != NULL, "%s", n ? cp[0].text : "?");
+    tg_policy *p2 = tg_policy_compile(pt, strlen(pt), "many", c2, pp, 4, &n);
+    ck_assert_msg(p2 != NULL, "%s", n ? pp[0].text : "?");
+    tg_route_input in = input("many", 1000);
+    ck_assert_int_eq(tg_route_decide(c2, p2, &in, &d), TG_ROUTE_OK);
+    ck_assert_int_eq(d.ncands, N); /* m149 and m000 named twice: once each */
+    ck_assert_int_eq(d.norder, N);
+    ck_assert_str_eq(d.cands[0].model->name, "m149");
+    for (int i = 1; i < d.norder; i++) {
+        const tg_route_cand *a = &d.cands[d.order[i - 1]], *b = &d.cands[d.order[i]];
+        ck_assert_int_le(a->expected_cost, b->expected_cost);
+        if (a->expected_cost == b->expected_cost)
+            ck_assert_int_lt(d.order[i - 1], d.order[i]);
+    }
+    /* the cheapest input price is 1 (i*37 % 11 == 0: i = 0, 11, 22, ...): m149 is not one
+     * of them, so m000 comes first, being first in the rule among them after m149 */
+    ck_assert_str_eq(d.cands[d.order[0]].model->name, "m000");
+    tg_policy_free(p2);
+    tg_catalog_free(c2);
+    free(ct);
+    free(pt);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -366,6 +414,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, running_average_lowers_expected_output);
     tcase_add_test(tc, decision_json);
     tcase_add_test(tc, snapshots_swap_and_free);
+    tcase_add_test(tc, many_candidates_sorted_and_deduplicated);
     suite_add_tcase(s, tc);
     return s;
 }

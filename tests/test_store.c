@@ -255,8 +255,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 4 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger, 4 rollups */
-#define SCHEMA_NOW_STR "4"
+#define SCHEMA_NOW 5 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
+                        4 key tags, 5 daily rollups */
+#define SCHEMA_NOW_STR "5"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -530,6 +531,42 @@ START_TEST(key_create_refusals)
                      TG_STORE_INVALID);
     ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, &zero, secret, sizeof secret, NULL),
                      TG_STORE_OK);
+    tg_store_close(st);
+}
+END_TEST
+
+/* Key tags: stored and read back through every lookup, split for the policy, and bad
+ * lists refused with the tag named. */
+START_TEST(key_tags_round_trip_and_refusals)
+{
+    tg_store *st = open_ok();
+    add_team(st, "ml");
+    char secret[TG_KEY_SECRET_SIZE];
+    tg_key k, got;
+    ck_assert_int_eq(tg_store_key_create_tagged(st, "ml", "t", "nightly,eu:west", NULL, secret,
+                                                sizeof secret, &k),
+                     TG_STORE_OK);
+    ck_assert_int_eq(tg_store_key_lookup(st, secret, strlen(secret), &got), TG_STORE_OK);
+    ck_assert_str_eq(got.tags, "nightly,eu:west");
+    char buf[TG_KEY_TAGS_MAX + 1];
+    const char *tags[TG_KEY_MAX_TAGS];
+    ck_assert_int_eq(tg_store_key_tags(&got, buf, tags, TG_KEY_MAX_TAGS), 2);
+    ck_assert_str_eq(tags[0], "nightly");
+    ck_assert_str_eq(tags[1], "eu:west");
+    ck_assert_int_eq(tg_store_key_create(st, "ml", NULL, NULL, secret, sizeof secret, &k),
+                     TG_STORE_OK);
+    ck_assert_str_eq(k.tags, "");
+    static const char *const bad[] = {"a b", ",a", "a,", "a,,b", "x/y",
+                                      "123456789012345678901234567890123",
+                                      "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(tg_store_key_create_tagged(st, "ml", NULL, bad[i], NULL, secret,
+                                                    sizeof secret, &k),
+                         TG_STORE_INVALID);
+        ck_assert_str_eq(secret, "");
+    }
+    ck_assert_msg(strstr(tg_store_errmsg(st), "at most 16 tags") != NULL, "%s",
+                  tg_store_errmsg(st));
     tg_store_close(st);
 }
 END_TEST
@@ -948,6 +985,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, team_set_fields);
     tcase_add_test(db, key_create_and_lookup);
     tcase_add_test(db, key_create_refusals);
+    tcase_add_test(db, key_tags_round_trip_and_refusals);
     tcase_add_test(db, key_revoke_and_list);
     tcase_add_test(db, key_secret_never_stored);
     tcase_add_test(db, key_ids_and_secrets_unique);

@@ -133,15 +133,31 @@ def main():
     with open(cfg2_path, "w") as f:
         json.dump(cfg2, f)
     tg2 = serve(cfg2_path, env, port2, stderr=subprocess.DEVNULL)
+    adm2 = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def open_conns():
+        m = request(cfg2["admin"]["listen"].split(":")[1], "GET", "/metrics", headers=adm2)[2]
+        return [int(l.split()[1]) for l in m.decode().splitlines()
+                if l.startswith("tollgate_open_connections ")][0]
+
+    def settle_conns(want, limit=10.0):
+        """Waits until tollgate counts `want` open connections (a loaded machine may
+        process the close of the health check's connection late)."""
+        end = time.time() + limit
+        while open_conns() != want and time.time() < end:
+            time.sleep(0.05)
+        return open_conns()
+
+    settle_conns(0)  # the health check's connection is closed and uncounted
     held = [socket.create_connection(("127.0.0.1", port2)) for _ in range(2)]
-    time.sleep(0.2)  # both accepted and counted
+    check("two connections counted", settle_conns(2) == 2)
     st, h, b = request(port2, "POST", "/v1/chat/completions", chat, auth)
     check("connection over max_connections 503", st == 503 and
           is_openai_error(b, "connection_limit_reached") and
           h.get("connection", "").lower() == "close" and "retry-after" in h, (st, h, b))
     held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    check("connections within the limit served", held[0].recv(4096).startswith(
-        b"HTTP/1.1 200"))
+    got = held[0].recv(4096)
+    check("connections within the limit served", got.startswith(b"HTTP/1.1 200"), got[:200])
     for s in held:
         s.close()
     time.sleep(0.2)

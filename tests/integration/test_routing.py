@@ -67,6 +67,8 @@ def policy(cheap_cands=("m-vision", "m-cheap", "m-nokey", "m-future"), version="
                 {"id": "deny", "when": {"model": "denied"}, "deny": "This alias is closed."},
                 {"id": "gold", "when": {"model": "cheap", "header.x-tier": "gold"},
                  "route": {"candidates": ["m-vision"]}},
+                {"id": "batch-keys", "when": {"model": "cheap", "key_tags": "batch*"},
+                 "route": {"candidates": ["m-tiered"]}},
                 rule("cheap", "cheap", list(cheap_cands), "cheapest"),
                 rule("fb-429", "fb-429", ["m-429", "m-cheap"], on=["429"]),
                 rule("fb-500", "fb-500", ["m-500", "m-cheap"], on=["5xx"]),
@@ -126,6 +128,11 @@ def main():
     run("teams", "add", "ml", "--config", cfg_path)
     key = run("keys", "create", "--team", "ml", "--config", cfg_path).stdout.strip()
     auth = {"authorization": f"Bearer {key}"}
+    tagged = run("keys", "create", "--team", "ml", "--tags", "nightly,batch-eu",
+                 "--config", cfg_path).stdout.strip()
+    r = run("keys", "create", "--team", "ml", "--tags", "bad tag", "--config", cfg_path)
+    check("a bad tag is refused", r.returncode == 1 and "invalid tag 'bad tag'" in r.stderr,
+          (r.returncode, r.stderr))
     log_path = os.path.join(tmp, "serve.log")
     log = open(log_path, "w")
     tg = subprocess.Popen([TG, "serve", "--config", cfg_path], env=env, stderr=log)
@@ -155,6 +162,13 @@ def main():
     st, h, b = post(chat, {"x-tier": "gold"})
     check("header rule", st == 200 and h.get("x-tollgate-model") == "m-vision" and
           h.get("x-tollgate-rule") == "gold", (st, h))
+    st, h, b = request(port, "POST", "/v1/chat/completions", chat,
+                       {"authorization": f"Bearer {tagged}"})
+    check("key tags rule", st == 200 and h.get("x-tollgate-rule") == "batch-keys" and
+          h.get("x-tollgate-model") == "m-tiered", (st, h))
+    d = json.loads(run("route", "--config", cfg_path, "--tags", "x,batch-1",
+                       input=json.dumps(chat)).stdout)
+    check("route CLI key tags", d.get("rule") == "batch-keys", d)
     img = {"model": "cheap", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "what is this?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}
@@ -297,6 +311,13 @@ def main():
           rows)
     n = db.execute("SELECT COUNT(*) FROM requests WHERE attempt = 2").fetchone()[0]
     check("fallback attempts recorded", n >= 7, n)
+    rows = db.execute("SELECT DISTINCT rule, policy_version, price_version FROM requests "
+                      "WHERE id = ?", (fail_id,)).fetchall()
+    check("records carry rule, policy and price versions", rows == [("all-fail", "p1", rows[0][2])]
+          and rows[0][2] != "", rows)
+    vers = {v for (v,) in db.execute("SELECT DISTINCT policy_version FROM requests")}
+    check("requests during reloads carry the version they were routed by",
+          len({v for v in vers if v.startswith("load-")}) >= 2, sorted(vers))
 
 
 run_main(main)
