@@ -263,7 +263,8 @@ static int model_json(const tg_report_row *r, size_t n, bool accuracy, tg_buf *b
         if (rc == TG_BUF_OK && accuracy) {
             /* error in tenths of a percent, rounded half away from zero, exact integers */
             int64_t est = r[i].reported_est_input_tokens, act = r[i].reported_input_tokens;
-            int64_t num = (est - act) * 1000, pm = act ? (num + (num >= 0 ? act / 2 : -act / 2)) / act : 0;
+            int64_t num = (est - act) * 1000;
+            int64_t pm = act ? (num + (num >= 0 ? act / 2 : -act / 2)) / act : 0;
             rc = tg_buf_printf(b,
                                ",\"reported_requests\":%" PRId64
                                ",\"estimated_input_tokens\":%" PRId64

@@ -485,7 +485,8 @@ static int csv_row(char fields[][TG_RECON_FIELD_MAX], int nf, const int role[C_R
         return ERR("line %d: not a date or UNIX time", line);
     set_model(r, role[C_MODEL] >= 0 && role[C_MODEL] < nf ? fields[role[C_MODEL]] : NULL);
     int64_t in = 0, unc = 0, cached = 0, write = 0;
-    if (csv_count(fields, nf, role[C_INPUT], &in) || csv_count(fields, nf, role[C_UNCACHED], &unc) ||
+    if (csv_count(fields, nf, role[C_INPUT], &in) ||
+        csv_count(fields, nf, role[C_UNCACHED], &unc) ||
         csv_count(fields, nf, role[C_CACHED], &cached) ||
         csv_count(fields, nf, role[C_WRITE], &write) ||
         csv_count(fields, nf, role[C_OUTPUT], &r->output_tokens) ||
