@@ -255,9 +255,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 5 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
-                        4 key tags, 5 daily rollups */
-#define SCHEMA_NOW_STR "5"
+#define SCHEMA_NOW 6 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
+                        4 key tags, 5 daily rollups, 6 (day, team) rollups */
+#define SCHEMA_NOW_STR "6"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -947,6 +947,12 @@ START_TEST(rollups_follow_the_ledger)
     /* key_b: c unsettled at its reservation */
     ck_assert_str_eq(rows[2].key_id, "key_b");
     ck_assert(rows[2].cost_nusd == 4000 && rows[2].unsettled_requests == 1);
+    free(rows);
+    q.ngroup = 1; /* by team: the (day, team) rollup */
+    q.group[0] = TG_REPORT_TEAM;
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_OK);
+    ck_assert(nrows == 1 && rows[0].cost_nusd == 5530 && rows[0].attempts == 4 &&
+              rows[0].unsettled_requests == 1 && rows[0].estimated_requests == 1);
     free(rows);
     q.ngroup = 0; /* one total row */
     ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_OK);
