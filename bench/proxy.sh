@@ -2,7 +2,10 @@
 # Proxy benchmark: requests per second and added latency, side by side in one run:
 #   direct  - wrk -> upstream (nginx answering a chat completion with `return 200`)
 #   nginx   - wrk -> nginx reverse proxy (keep-alive upstream pool) -> upstream
-#   tollgate- wrk -> tollgate (auth, JSON parse, token count, record, metrics) -> upstream
+#   tollgate- wrk -> tollgate (auth, JSON parse, token count, route, quota admission with a
+#             durable reservation, settlement into the ledger, metrics) -> upstream
+# Quotas are on: the team has a USD budget (large enough for the run) and rpm / tpm limits,
+# its key a USD budget of its own, so every request is checked against both and settled.
 # Load: wrk on the same 2-core machine, POST of a small chat request.  Figures are medians
 # of RUNS runs (default 3) of DURATION seconds (default 8) each.
 #
@@ -40,8 +43,9 @@ cat >"$work/tg.json" <<CFG
 {"listen":"127.0.0.1:$tgp","workers":${WORKERS:-0},"admin":{"listen":"127.0.0.1:$adm"},"store":"sqlite:$work/tg.db",
  "providers":{"openai":{"format":"openai","base_url":"http://127.0.0.1:$up","api_key_env":"OPENAI_API_KEY"}}}
 CFG
-"$tg" teams add bench --config "$work/tg.json" >/dev/null
-key=$("$tg" keys create --team bench --config "$work/tg.json" 2>/dev/null)
+"$tg" teams add bench --budget-usd 1000000 --period month --rpm 1000000000 --tpm 1000000000000 \
+  --config "$work/tg.json" >/dev/null
+key=$("$tg" keys create --team bench --budget-usd 500000 --config "$work/tg.json" 2>/dev/null)
 "$tg" serve --config "$work/tg.json" 2>"$work/tg.log" &
 pids+=($!)
 sleep 1
@@ -57,6 +61,11 @@ for port in $up $ng $tgp; do
          "http://127.0.0.1:$port/v1/chat/completions" || true)
   [ "$code" = 200 ] || { echo "bench/proxy.sh: port $port answered $code"; cat "$work/tg.log"; exit 1; }
 done
+hdr=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $key" \
+      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
+      "http://127.0.0.1:$tgp/v1/chat/completions" | tr -d '\r')
+grep -q '^x-tollgate-budget-remaining-usd: ' <<<"$hdr" && grep -q '^x-ratelimit-limit-requests: ' <<<"$hdr" ||
+  { echo "bench/proxy.sh: tollgate answered without its quota headers (quotas off?)"; exit 1; }
 
 # one wrk run: prints "rps p50_us"
 one() { # port connections threads
@@ -86,3 +95,9 @@ done
 awk -v t="${rps[tollgate]}" -v n="${rps[nginx]}" -v lt="${lat[tollgate]}" -v ln="${lat[nginx]}" -v ld="${lat[direct]}" \
   'BEGIN {printf "tollgate/nginx throughput: %.2f   tollgate/nginx added latency: %.2f\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
 echo "records written by tollgate during the run: $records (median of $runs runs x ${dur}s; wrk on the same machine)"
+python3 - "$work/tg.db" <<'PY' || true
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = dict(db.execute("SELECT state, count(*) FROM requests GROUP BY state").fetchall())
+print("ledger rows by state (quotas on):", ", ".join(f"{k} {v}" for k, v in sorted(rows.items())))
+PY

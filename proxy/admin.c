@@ -7,6 +7,9 @@
 #include "policies/catalog.h"
 #include "policies/policy.h"
 #include "proxy/admin_reports.h"
+#include "proxy/admin_teams.h"
+#include "quotas/money.h"
+#include "quotas/quota.h"
 #include "proxy/metrics.h"
 #include "proxy/routing.h"
 #include "proxy/server.h"
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define TG_ADMIN_MAX_RESPONSE ((size_t)16 << 20)
 #define TG_ADMIN_MAX_BODY ((size_t)32 << 20) /* a catalog or policy sent to replace */
@@ -33,6 +37,7 @@ typedef struct {
 
 static struct MHD_Daemon *daemon_;
 static const tg_config *config_;
+static tg_store *store_; /* used by the admin thread only (teams, keys, budgets) */
 
 static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *ctype,
                              const char *body, size_t len)
@@ -113,7 +118,45 @@ static cJSON *config_json(const tg_config *c)
     cJSON_AddNumberToObject(l, "max_connections", c->max_connections);
     cJSON_AddNumberToObject(l, "stream_buffer_bytes", (double)c->stream_buffer_bytes);
     cJSON_AddNumberToObject(l, "client_timeout_s", c->client_timeout_s);
+    cJSON *q = cJSON_AddObjectToObject(o, "quotas");
+    int off = c->quota_utc_offset_s < 0 ? -c->quota_utc_offset_s : c->quota_utc_offset_s;
+    snprintf(hp, sizeof hp, "%c%02d:%02d", c->quota_utc_offset_s < 0 ? '-' : '+', off / 3600,
+             off % 3600 / 60);
+    cJSON_AddStringToObject(q, "utc_offset", hp);
+    cJSON_AddNumberToObject(q, "min_output_tokens", (double)c->quota_min_output_tokens);
     return o;
+}
+
+/* The quota module's counters in Prometheus text format (nothing when not serving). */
+static int quota_metrics(tg_buf *b)
+{
+    tg_quota *q = tg_server_quota();
+    if (!q)
+        return TG_BUF_OK;
+    tg_quota_stats s;
+    tg_quota_get_stats(q, &s);
+    char usd[TG_MONEY_FMT_SIZE];
+    tg_money_format(s.overshoot_nusd, usd, sizeof usd);
+    return tg_buf_printf(b,
+        "# HELP tollgate_quota_admissions_total Admission decisions by result.\n"
+        "# TYPE tollgate_quota_admissions_total counter\n"
+        "tollgate_quota_admissions_total{result=\"admitted\"} %llu\n"
+        "tollgate_quota_admissions_total{result=\"clamped\"} %llu\n"
+        "tollgate_quota_admissions_total{result=\"refused\"} %llu\n"
+        "# HELP tollgate_quota_settlements_total Holds ended: settled at actual cost or "
+        "released (nothing billed).\n"
+        "# TYPE tollgate_quota_settlements_total counter\n"
+        "tollgate_quota_settlements_total{result=\"settled\"} %llu\n"
+        "tollgate_quota_settlements_total{result=\"released\"} %llu\n"
+        "# HELP tollgate_quota_overshoots_total Settlements above their reservation.\n"
+        "# TYPE tollgate_quota_overshoots_total counter\n"
+        "tollgate_quota_overshoots_total %llu\n"
+        "# HELP tollgate_quota_overshoot_usd_total What the overshoots went over, USD.\n"
+        "# TYPE tollgate_quota_overshoot_usd_total counter\n"
+        "tollgate_quota_overshoot_usd_total %s\n",
+        (unsigned long long)s.admitted, (unsigned long long)s.clamped,
+        (unsigned long long)s.refused, (unsigned long long)s.settled,
+        (unsigned long long)s.released, (unsigned long long)s.overshoots, usd);
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *con, unsigned status, cJSON *j)
@@ -196,6 +239,28 @@ static enum MHD_Result on_routing(struct MHD_Connection *con, const char *url,
     return ret;
 }
 
+/* /teams, /keys, /budgets (admin_teams.h). */
+static enum MHD_Result on_teams(struct MHD_Connection *con, const char *url,
+                                const char *method, admin_req *ar)
+{
+    if (ar->too_big)
+        return reply_error(con, 413, "invalid_request_error", "The body is too large.");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tg_admin_ctx ctx = {.store = store_, .quota = tg_server_quota(),
+                        .now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000};
+    tg_admin_reply out;
+    const char *team = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "team");
+    tg_admin_teams(&ctx, method, url, team, ar->body.p ? ar->body.p : "", ar->body.len, &out);
+    if (!out.json)
+        return reply_error(con, 500, "server_error", "out of memory");
+    enum MHD_Result ret = reply(con, out.status, "application/json", out.json,
+                                strlen(out.json));
+    OPENSSL_cleanse(out.json, strlen(out.json)); /* a new key's secret */
+    free(out.json);
+    return ret;
+}
+
 static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const char *url,
                                 const char *method, const char *version, const char *upload,
                                 size_t *upload_size, void **con_cls)
@@ -232,12 +297,14 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const cha
     if (strcmp(url, "/policy") == 0 || strcmp(url, "/catalog") == 0 ||
         strcmp(url, "/reload") == 0)
         return on_routing(con, url, method, ar);
+    if (tg_admin_teams_path(url))
+        return on_teams(con, url, method, ar);
     if (strcmp(method, "GET") != 0)
         return reply_error(con, 405, "invalid_request_error", "Use GET.");
     if (strcmp(url, "/metrics") == 0) {
         tg_buf b;
         tg_buf_init(&b, TG_ADMIN_MAX_RESPONSE);
-        enum MHD_Result ret = tg_metrics_render(&b) == TG_BUF_OK
+        enum MHD_Result ret = tg_metrics_render(&b) == TG_BUF_OK && quota_metrics(&b) == TG_BUF_OK
             ? reply(con, 200, "text/plain; version=0.0.4", b.p, b.len)
             : reply_error(con, 500, "server_error", "metrics too large");
         tg_buf_free(&b);
@@ -273,6 +340,8 @@ int tg_admin_start(const tg_config *cfg, char *err, size_t errlen)
     config_ = cfg;
     if (tg_server_resolve(cfg->admin_host, cfg->admin_port, &ss, &v6, err, errlen) != 0)
         return -1;
+    if (tg_store_open(cfg->store, &store_, err, errlen) != TG_STORE_OK)
+        return -1;
     daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
                                    (v6 ? MHD_USE_IPv6 : 0),
                                (uint16_t)cfg->admin_port, NULL, NULL, on_admin, NULL,
@@ -294,5 +363,7 @@ void tg_admin_stop(void)
     if (daemon_)
         MHD_stop_daemon(daemon_);
     daemon_ = NULL;
+    tg_store_close(store_);
+    store_ = NULL;
     tg_admin_reports_stop();
 }

@@ -18,7 +18,11 @@
  *                  leaves the running one in place
  *   PUT|POST /catalog[?validate_only=1]   body: a catalog in tollgate's own format,
  *                  loaded over the configured files (in memory only)
- *   POST /reload   re-reads the catalog and policy files (as SIGHUP does) */
+ *   POST /reload   re-reads the catalog and policy files (as SIGHUP does)
+ *   /teams, /teams/NAME, /keys, /keys/ID, /keys/ID/revoke, /budgets: teams, keys and
+ *                  budgets (proxy/admin_teams.h); key secrets only in the answer to the
+ *                  POST that creates the key
+ * The admin thread keeps its own store handle, opened at start. */
 #ifndef TG_ADMIN_H
 #define TG_ADMIN_H
 #include <stddef.h>

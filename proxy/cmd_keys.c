@@ -21,6 +21,8 @@ static const char usage_text[] =
     "usage: tollgate keys create --team NAME [--name LABEL] [--tags T1,T2] [--budget-usd X]\n"
     "                            [--tokens N] [--requests N] [--rpm N] [--tpm N]\n"
     "       tollgate keys list [--team NAME] [--format table|json]\n"
+    "       tollgate keys set ID [--budget-usd X|none] [--tokens N|none] [--requests N|none]\n"
+    "                            [--rpm N|none] [--tpm N|none]\n"
     "       tollgate keys revoke ID\n"
     "       (each also takes --config FILE)\n";
 
@@ -39,6 +41,8 @@ static const char details_text[] =
     "           (the tighter of the key's and the team's limits applies)\n"
     "  list     the keys (of team NAME), revoked ones included: id, team, label, the\n"
     "           secret's first characters, limits, creation and revocation times\n"
+    "  set      changes the limits of key ID (\"none\" clears one); the proxy sees the\n"
+    "           change within its key cache time (2 s)\n"
     "  revoke   makes key ID stop working at once\n"
     "  --config FILE  the configuration whose \"store\" names the store (else the\n"
     "                 environment variable TOLLGATE_STORE, else sqlite:./var/tollgate.db)\n";
@@ -183,6 +187,48 @@ static int key_list(int argc, char **argv)
     return rc != 0 ? rc : tg_cli_finish(WHO);
 }
 
+/* ---------------------------------------------------------------- set */
+
+static int key_set(int argc, char **argv)
+{
+    tg_cli_limit_args la = {0};
+    const char *config = NULL, *pos[1];
+    const tg_cli_opt opts[] = {{"--budget-usd", &la.budget}, {"--tokens", &la.tokens},
+                               {"--requests", &la.requests}, {"--rpm", &la.rpm},
+                               {"--tpm", &la.tpm},           {"--config", &config},
+                               {NULL, NULL}};
+    int npos, rc = tg_cli_parse(argc, argv, opts, pos, 1, 1, &npos, WHO " set", usage_text,
+                                details_text);
+    if (rc >= 0)
+        return rc;
+    tg_team_update u = {.set_budget = la.budget != NULL, .set_tokens = la.tokens != NULL,
+                        .set_requests = la.requests != NULL, .set_rpm = la.rpm != NULL,
+                        .set_tpm = la.tpm != NULL, .lim = TG_LIMITS_NONE};
+    if (!u.set_budget && !u.set_tokens && !u.set_requests && !u.set_rpm && !u.set_tpm) {
+        fprintf(stderr, WHO " set: nothing to change (give --budget-usd, --tokens, "
+                        "--requests, --rpm or --tpm)\n%s", usage_text);
+        return 2;
+    }
+    if (tg_cli_limits_arg(WHO, &la, &u.lim))
+        return 1;
+    tg_store *st;
+    tg_key k;
+    if (tg_cli_store_open(WHO, config, &st) != 0)
+        return 1;
+    if (tg_store_key_set(st, pos[0], &u, &k) != TG_STORE_OK)
+        return store_error(st);
+    tg_store_close(st);
+    char budget[TG_CLI_CELL_SIZE], tokens[TG_CLI_CELL_SIZE], rates[TG_CLI_CELL_SIZE];
+    tg_cli_money_text(k.lim.budget_nusd, budget, sizeof budget);
+    snprintf(tokens, sizeof tokens, "%" PRId64, k.lim.budget_tokens);
+    tg_cli_rate_text(&k.lim, rates, sizeof rates);
+    printf("updated key %s (team '%s'): budget %s%s, tokens %s%s\n", k.id, k.team,
+           k.lim.budget_nusd == TG_STORE_UNLIMITED ? "none" : budget,
+           k.lim.budget_nusd == TG_STORE_UNLIMITED ? "" : " USD",
+           k.lim.budget_tokens == TG_STORE_UNLIMITED ? "none" : tokens, rates);
+    return tg_cli_finish(WHO);
+}
+
 /* ---------------------------------------------------------------- revoke */
 
 static int key_revoke(int argc, char **argv)
@@ -212,7 +258,8 @@ static int key_revoke(int argc, char **argv)
 
 int tg_cmd_keys(int argc, char **argv)
 {
-    static const tg_cli_action actions[] = {{"create", key_create}, {"list", key_list}, {"revoke", key_revoke}};
+    static const tg_cli_action actions[] = {{"create", key_create}, {"list", key_list}, {"set", key_set},
+                                            {"revoke", key_revoke}};
     return tg_cli_dispatch(argc, argv, WHO, actions, sizeof actions / sizeof *actions,
                            usage_text, details_text);
 }

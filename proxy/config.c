@@ -397,6 +397,44 @@ static void limit_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const char 
 static const tg_jc_schema limits_schema = {limit_names, L_COUNT, "api_key_env", limit_field,
                                            false};
 
+enum { Q_OFFSET, Q_MIN_OUTPUT, Q_COUNT };
+static const char *const quota_names[Q_COUNT] = {"utc_offset", "min_output_tokens"};
+
+/* "+HH:MM", "-HH:MM" (at most 18:00) or "Z" into seconds east of UTC; -1 when malformed. */
+static int parse_offset(const char *s, int *out)
+{
+    if (strcmp(s, "Z") == 0)
+        return *out = 0, 0;
+    if (strlen(s) != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':')
+        return -1;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[1] - '0') * 10 + (s[2] - '0'), m = (s[4] - '0') * 10 + (s[5] - '0');
+    if (m > 59 || h * 60 + m > 18 * 60)
+        return -1;
+    *out = (s[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    return 0;
+}
+
+static void quota_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const char *path)
+{
+    tg_config *cfg = ctx;
+    long n;
+    char s[16];
+    if (f == Q_MIN_OUTPUT) {
+        if (tg_jc_get_int(ld, v, path, 1, 1000000000, &n))
+            cfg->quota_min_output_tokens = n;
+        return;
+    }
+    if (tg_jc_get_string(ld, v, path, s, sizeof s, false) &&
+        parse_offset(s, &cfg->quota_utc_offset_s) != 0)
+        tg_jc_problem(ld, path, "expected \"+HH:MM\", \"-HH:MM\" (at most 18:00) or \"Z\"");
+}
+
+static const tg_jc_schema quotas_schema = {quota_names, Q_COUNT, NULL, quota_field,
+                                           false};
+
 /* ---------------------------------------------------------------- store */
 
 static bool store_valid(const char *s)
@@ -484,10 +522,10 @@ static void get_catalog(tg_jc *ld, top_ctx *t, const cJSON *v, const char *path)
 }
 
 enum { F_LISTEN, F_WORKERS, F_ADMIN, F_STORE, F_CATALOG, F_POLICY, F_DEFAULT_PROVIDER,
-       F_PROVIDERS, F_LIMITS, F_COUNT };
+       F_PROVIDERS, F_LIMITS, F_QUOTAS, F_COUNT };
 static const char *const top_names[F_COUNT] = {
     "listen", "workers", "admin", "store", "catalog", "policy", "default_provider",
-    "providers", "limits"};
+    "providers", "limits", "quotas"};
 
 static void top_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const char *path)
 {
@@ -522,6 +560,9 @@ static void top_field(tg_jc *ld, void *ctx, int f, const cJSON *v, const char *p
         break;
     case F_PROVIDERS:
         load_providers(ld, cfg, v, path);
+        break;
+    case F_QUOTAS:
+        tg_jc_walk(ld, v, path, &quotas_schema, cfg);
         break;
     default:
         tg_jc_walk(ld, v, path, &limits_schema, cfg);
@@ -625,6 +666,8 @@ void tg_config_defaults(tg_config *cfg)
     cfg->max_connections = 16384;
     cfg->stream_buffer_bytes = 262144;
     cfg->client_timeout_s = 300;
+    cfg->quota_utc_offset_s = 0;
+    cfg->quota_min_output_tokens = TG_CONFIG_MIN_OUTPUT_DEFAULT;
 }
 
 int tg_config_load(const char *path, tg_config *cfg, tg_config_problem *probs, int maxprobs)

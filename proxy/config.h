@@ -23,7 +23,11 @@
  *   },
  *   "limits": {"max_body_bytes": 8388608, "max_header_bytes": 16384,
  *              "max_connections": 16384, "stream_buffer_bytes": 262144,
- *              "client_timeout_s": 300}
+ *              "client_timeout_s": 300},
+ *   "quotas": {"utc_offset": "+00:00",          the budgets' calendar: days, weeks and
+ *                                               months start at midnight of this fixed
+ *                                               offset (no daylight saving); "Z" = UTC
+ *              "min_output_tokens": 64}         clamping never lowers an output cap below
  * }
  * A "providers" object given in the file replaces the default set whole. */
 #ifndef TG_CONFIG_H
@@ -36,6 +40,7 @@
 #define TG_CONFIG_MAX_CATALOG 16
 #define TG_CONFIG_NAME_MAX 64
 #define TG_CONFIG_STR_MAX 512
+#define TG_CONFIG_MIN_OUTPUT_DEFAULT 64 /* quotas.min_output_tokens */
 
 typedef enum { TG_FORMAT_OPENAI = 0, TG_FORMAT_ANTHROPIC = 1 } tg_format;
 
@@ -64,6 +69,8 @@ typedef struct {
     size_t max_body_bytes, max_header_bytes, stream_buffer_bytes;
     unsigned max_connections;
     unsigned client_timeout_s;
+    int quota_utc_offset_s;              /* seconds east of UTC, |x| <= 18 h */
+    long quota_min_output_tokens;        /* >= 1 */
 } tg_config;
 
 /* One problem found while loading: the file, the JSON path ("$.providers.openai.format")

@@ -3,7 +3,8 @@
  * A dialect knows one vendor wire format: how errors look, where usage is reported in a
  * JSON response and in an SSE stream, and how to ask the vendor for usage in a stream.
  * The proxy core (server.c) never looks inside a vendor's JSON itself.  One file per
- * dialect: dialect_openai.c now, dialect_anthropic.c next. */
+ * dialect: dialect_openai.c and dialect_anthropic.c.  Translating a request or answer from one
+ * dialect into the other is proxy/translate.h's business, not a dialect's. */
 #ifndef TG_DIALECT_H
 #define TG_DIALECT_H
 #include <stdbool.h>
@@ -13,10 +14,12 @@
 
 #include "common/buf.h"
 
-/* Tokens by type, as a vendor bills them.  input includes cached_input (OpenAI's
- * prompt_tokens does); output includes reasoning. */
+/* Tokens by type, as a vendor bills them.  input includes cached_input and cache_write
+ * (OpenAI's prompt_tokens does; Anthropic's three input counts are added up); cache_write
+ * includes cache_write_1h (Anthropic's 1-hour cache writes, priced apart); output includes
+ * reasoning. */
 typedef struct {
-    int64_t input, cached_input, cache_write, output, reasoning;
+    int64_t input, cached_input, cache_write, cache_write_1h, output, reasoning;
     bool reported; /* the vendor said so; false: absent (or estimated by the caller) */
 } tg_usage;
 
@@ -51,5 +54,10 @@ typedef struct tg_dialect {
 } tg_dialect;
 
 extern const tg_dialect tg_dialect_openai;
+extern const tg_dialect tg_dialect_anthropic;
+
+/* The data of one SSE event: its "data:" lines (one leading space cut) joined by "\n",
+ * appended to `data`.  Returns 0, or -1 when `data` is full or memory ran out. */
+int tg_sse_data(const char *ev, size_t len, tg_buf *data);
 
 #endif

@@ -140,8 +140,7 @@ static int append_without_null_usage(tg_buf *out, const char *ev, size_t len)
     return tg_buf_append(out, ev, len);
 }
 
-/* The data of an event: its "data:" lines joined by "\n", into `data`. */
-static int event_data(const char *ev, size_t len, tg_buf *data)
+int tg_sse_data(const char *ev, size_t len, tg_buf *data)
 {
     const char *p = ev, *end = ev + len;
     while (p < end) {
@@ -169,7 +168,7 @@ static int openai_sse_event(tg_sse_state *st, const char *ev, size_t len, tg_buf
 {
     tg_buf data;
     tg_buf_init(&data, len + 1);
-    if (event_data(ev, len, &data) != 0 || data.len == 0 ||
+    if (tg_sse_data(ev, len, &data) != 0 || data.len == 0 ||
         strcmp(data.p, "[DONE]") == 0) {
         if (data.p && strcmp(data.p, "[DONE]") == 0)
             st->done = true;

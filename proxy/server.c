@@ -27,6 +27,7 @@
 #include "proxy/admin.h"
 #include "proxy/dialect.h"
 #include "proxy/metrics.h"
+#include "proxy/translate.h"
 #include "proxy/routing.h"
 #include "quotas/quota.h"
 #include "records/ledger.h"
@@ -61,6 +62,7 @@
 #define TG_MAX_SSE_EVENT ((size_t)4 << 20)          /* one SSE event */
 #define TG_MAX_PASS_HEADERS ((size_t)16 << 10)      /* upstream headers passed on */
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
+#define TG_MAX_ANTHROPIC_HEADER 2048                /* anthropic-version/-beta passed on */
 #define TG_SWEEP_MS 200                             /* timeout checks */
 #define TG_STREAM_BLOCK 1024                        /* MHD's buffer for a streamed reply to an
                                                        HTTP/1.0 client (chunked replies are
@@ -129,6 +131,7 @@ typedef struct tg_req {
     tg_quota_hold hold;
     tg_quota_result qres;
     bool admitted, ledger_wait, orphan;
+    bool authed;        /* the key is valid: its budget headers go on every answer */
     int64_t clamp_out;  /* > 0: the output cap lowered to fit the budget */
     cJSON *pending;     /* the parsed body, kept while the reservation becomes durable */
     /* an error decided while suspended, queued when resumed */
@@ -136,7 +139,10 @@ typedef struct tg_req {
     const char *err_type, *err_code;
     char err_msg[TG_QUOTA_MSG_SIZE];
     int retry_after_s;
-    const tg_dialect *dialect;
+    const tg_dialect *dialect; /* the current attempt's upstream dialect */
+    bool count_only;           /* POST /v1/messages/count_tokens: answered locally */
+    tg_xlate_stream *xs;       /* the attempt's stream translation (NULL: none) */
+    bool xlate;                /* the attempt's answer is translated to the inbound dialect */
     int64_t est_input;
     /* upstream */
     CURL *easy;
@@ -199,6 +205,7 @@ static atomic_uint open_connections; /* all workers; limits.max_connections */
 static char over_limit; /* its address marks a connection over the limit (socket context) */
 
 static void mhd_log(void *cls, const char *fmt, va_list ap);
+static void finish_attempt(tg_req *r, int status, const tg_usage *u, bool estimated);
 
 static int64_t now_us(void)
 {
@@ -298,8 +305,10 @@ static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
         snprintf(ra, sizeof ra, "%d", r->retry_after_s);
         MHD_add_response_header(resp, "retry-after", ra);
     }
-    if (r->admitted) {
+    if (r->admitted || r->authed) {
         tg_quota_header qh[TG_QUOTA_HEADERS_MAX];
+        if (!r->admitted) /* nothing reserved (a refusal, a bad request): as it stands */
+            tg_quota_peek(quota_, &r->key, wall_us(), &r->qres);
         int n = tg_quota_headers(&r->qres, qh);
         for (int i = 0; i < n; i++)
             MHD_add_response_header(resp, qh[i].name, qh[i].value);
@@ -347,7 +356,7 @@ static enum MHD_Result send_error(tg_req *r, int status, const char *type, const
 {
     tg_buf b;
     tg_buf_init(&b, 64 << 10);
-    const tg_dialect *d = &tg_dialect_openai; /* the inbound dialect (Anthropic: issue 7) */
+    const tg_dialect *d = r->ep == TG_EP_MESSAGES ? &tg_dialect_anthropic : &tg_dialect_openai;
     if (d->error_body(&b, type, code, message) != TG_BUF_OK) {
         tg_buf_free(&b);
         return MHD_NO;
@@ -420,7 +429,7 @@ static int pump_events(tg_req *r)
         if (!e)
             return 0;
         size_t evlen = (size_t)(e - r->in.p), skip = e == e1 ? 2 : 4;
-        if (r->dialect->sse_event(&r->sse, r->in.p, evlen, &r->out) != TG_BUF_OK)
+        if (tg_xlate_sse(r->xs, r->dialect, &r->sse, r->in.p, evlen, &r->out) != TG_BUF_OK)
             return -1;
         tg_buf_consume(&r->in, evlen + skip);
     }
@@ -482,16 +491,54 @@ static bool asks_stream(const char *body, size_t len)
     return false;
 }
 
+/* The path the current attempt calls upstream: the client's, unless translated. */
+static const char *upstream_path(const tg_req *r)
+{
+    if (!r->xlate)
+        return r->path;
+    return r->prov->format == TG_FORMAT_ANTHROPIC ? "/v1/messages" : "/v1/chat/completions";
+}
+
+/* Adds Anthropic's version header (the client's, else the default) and its beta flags
+ * (start_request refused values longer than TG_MAX_ANTHROPIC_HEADER). */
+static struct curl_slist *anthropic_headers(tg_req *r, struct curl_slist *h)
+{
+    char line[TG_MAX_ANTHROPIC_HEADER + 32];
+    const char *v = r->ep == TG_EP_MESSAGES ? header(r->con, "anthropic-version") : NULL;
+    snprintf(line, sizeof line, "anthropic-version: %s", v ? v : TG_XLATE_DEFAULT_VERSION);
+    h = curl_slist_append(h, line);
+    const char *beta = r->ep == TG_EP_MESSAGES ? header(r->con, "anthropic-beta") : NULL;
+    if (beta) {
+        snprintf(line, sizeof line, "anthropic-beta: %s", beta);
+        h = curl_slist_append(h, line);
+    }
+    return h;
+}
+
+/* The upstream URL: base_url + path.  A base_url with a path of its own (".../v1",
+ * Gemini's ".../v1beta/openai") is the API's version root, as in the vendors' SDKs: it
+ * stands for the path's leading "/v1". */
+static void upstream_url(const char *base, const char *path, char *out, size_t n)
+{
+    const char *scheme = strstr(base, "://");
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    if (slash && slash[1] && strncmp(path, "/v1/", 4) == 0)
+        snprintf(out, n, "%s%s", base, path + 3);
+    else
+        snprintf(out, n, "%s%s", base, path);
+}
+
 static int start_upstream(tg_req *r, const char *body, size_t len)
 {
     const tg_provider_config *p = r->prov;
     char url[TG_CONFIG_STR_MAX + 64], auth[512];
     const char *key = p->api_key_env[0] ? getenv(p->api_key_env) : NULL;
-    snprintf(url, sizeof url, "%s%s", p->base_url, r->path);
+    bool anth = p->format == TG_FORMAT_ANTHROPIC;
+    upstream_url(p->base_url, upstream_path(r), url, sizeof url);
     if (key)
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        snprintf(auth, sizeof auth, anth ? "x-api-key: %s" : "Authorization: Bearer %s", key);
     else
-        snprintf(auth, sizeof auth, "Authorization:"); /* no key: send none */
+        snprintf(auth, sizeof auth, anth ? "x-api-key:" : "Authorization:"); /* none */
     r->up_body = malloc(len + 1);
     if (!r->up_body)
         return -1;
@@ -504,6 +551,8 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, auth);
     OPENSSL_cleanse(auth, sizeof auth);
+    if (anth)
+        h = anthropic_headers(r, h);
     h = curl_slist_append(h, "Expect:");
     h = curl_slist_append(h, "User-Agent: tollgate/0.1");
     r->up_headers = h;
@@ -557,6 +606,8 @@ static bool endpoint_of(const char *url, const char *method, tg_endpoint *ep, bo
         {"/v1/chat/completions", TG_EP_CHAT, true}, {"/v1/completions", TG_EP_COMPLETIONS, true},
         {"/v1/embeddings", TG_EP_EMBEDDINGS, true}, {"/v1/responses", TG_EP_RESPONSES, true},
         {"/v1/models", TG_EP_MODELS, false},        {"/healthz", TG_EP_HEALTHZ, false},
+        {"/v1/messages", TG_EP_MESSAGES, true},
+        {"/v1/messages/count_tokens", TG_EP_MESSAGES, true}, /* answered locally */
     };
     (void)method;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
@@ -612,6 +663,21 @@ static enum MHD_Result answer_local(tg_req *r)
     return answer_models(r);
 }
 
+/* POST /v1/messages/count_tokens: tollgate's own estimate of the prompt, with the
+ * catalog's estimate factor of the named model when it has one (no vendor call). */
+static enum MHD_Result answer_count(tg_req *r)
+{
+    int64_t n = r->est_input;
+    tg_route_snapshot *snap = tg_route_acquire();
+    const tg_cat_model *m = snap ? tg_catalog_find(snap->catalog, r->requested_model) : NULL;
+    if (m && strcmp(m->tokenizer, "estimate") == 0 && m->estimate_permille > 0)
+        n = (n * m->estimate_permille + 999) / 1000;
+    tg_route_release(snap);
+    char body[64];
+    int len = snprintf(body, sizeof body, "{\"input_tokens\":%lld}", (long long)n);
+    return send_body(r, 200, "application/json", body, (size_t)len);
+}
+
 /* The store's answer for `secret`, from the worker's cache when it is fresh: a lookup in
  * SQLite costs file locks and reads, the cache one SHA-256.  Unknown keys are not cached
  * (a flood of wrong keys cannot evict good ones); revocations show within the TTL. */
@@ -651,12 +717,12 @@ static bool authenticate(tg_req *r, enum MHD_Result *ret)
     if (!secret || !*secret) {
         *ret = send_error(r, 401, "invalid_request_error", "missing_api_key",
                           "You didn't provide an API key. Send your tollgate virtual key "
-                          "as 'Authorization: Bearer <key>'.");
+                          "as 'Authorization: Bearer <key>' (or 'x-api-key: <key>').");
         return false;
     }
     int st = lookup_key(r->w, secret, &r->key);
     if (st == TG_STORE_OK)
-        return true;
+        return r->authed = true;
     if (st == TG_STORE_REVOKED) {
         char msg[160];
         snprintf(msg, sizeof msg, "The virtual key %s has been revoked.", r->key.id);
@@ -751,6 +817,51 @@ static bool route(tg_req *r, const cJSON *body, enum MHD_Result *ret)
     return true;
 }
 
+/* Whether `body` (in the caller's dialect) can be said in dialect `up`; err gets why not.
+ * Only chat completions and Anthropic messages translate into each other. */
+static bool translatable(const tg_req *r, const cJSON *body, tg_wire up, char *err, size_t n)
+{
+    tg_wire in = r->ep == TG_EP_MESSAGES ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+    if (in == up)
+        return true;
+    if (r->ep != TG_EP_CHAT && r->ep != TG_EP_MESSAGES) {
+        snprintf(err, n, "%s requests cannot be translated to Anthropic's Messages API.",
+                 tg_endpoint_name(r->ep));
+        return false;
+    }
+    tg_xlate_opts o = {.max_tokens = 1};
+    cJSON *out = NULL;
+    int rc = in == TG_WIRE_OPENAI ? tg_xlate_req_to_anthropic(body, &o, &out, err, n)
+                                  : tg_xlate_req_to_openai(body, &o, &out, err, n);
+    cJSON_Delete(out);
+    return rc != TG_XLATE_REFUSED; /* out of memory: found again when sending */
+}
+
+/* Drops from the plan the candidates whose provider's dialect cannot express the request
+ * (like a missing capability: no hold, no record), keeping the order; when none is left,
+ * queues the 400 naming the first reason, in the caller's dialect. */
+static bool drop_untranslatable(tg_req *r, const cJSON *body, enum MHD_Result *ret)
+{
+    char err[2][TG_XLATE_ERR_MAX] = {"", ""}, first[TG_XLATE_ERR_MAX] = "";
+    int verdict[2] = {-1, -1}, n = 0; /* per upstream dialect: -1 unknown, 0 no, 1 yes */
+    for (int i = 0; i < r->nplan; i++) {
+        int w = r->plan[i].prov && r->plan[i].prov->format == TG_FORMAT_ANTHROPIC;
+        if (verdict[w] < 0)
+            verdict[w] = translatable(r, body, (tg_wire)w, err[w], sizeof err[w]);
+        if (verdict[w]) {
+            r->plan[n++] = r->plan[i];
+            continue;
+        }
+        if (!first[0])
+            snprintf(first, sizeof first, "%s (model %s)", err[w], r->plan[i].model->name);
+    }
+    r->nplan = n;
+    if (n > 0)
+        return true;
+    *ret = send_error(r, 400, "invalid_request_error", "untranslatable_request", first);
+    return false;
+}
+
 /* Makes plan[i] the current attempt. */
 static void use_attempt(tg_req *r, int i)
 {
@@ -815,7 +926,8 @@ static void quota_refusal(tg_req *r, int st)
 {
     r->err_status = st == TG_QUOTA_NO_PRICE ? 403 : 429;
     r->err_type = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
-                  : st == TG_QUOTA_RATE_LIMITED ? "requests" : "invalid_request_error";
+                  : st != TG_QUOTA_RATE_LIMITED ? "invalid_request_error"
+                  : r->qres.why.what == TG_QUOTA_TPM ? "tokens" : "requests";
     r->err_code = st == TG_QUOTA_EXHAUSTED ? "insufficient_quota"
                   : st == TG_QUOTA_RATE_LIMITED ? "rate_limit_exceeded" : "model_not_allowed";
     if (st == TG_QUOTA_EXHAUSTED || st == TG_QUOTA_RATE_LIMITED)
@@ -860,7 +972,7 @@ static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
         *ret = send_error(r, 400, "invalid_request_error", NULL,
                           "We could not parse the JSON body of your request. (HINT: This "
                           "likely means you aren't using your HTTP library correctly. The "
-                          "OpenAI API expects a JSON payload.)");
+                          "API expects a JSON payload.)");
         return NULL;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
@@ -902,13 +1014,82 @@ static void set_output_cap(tg_req *r, cJSON *body)
     cJSON_AddNumberToObject(body, f, (double)r->clamp_out);
 }
 
+/* Sets the current attempt's upstream dialect and, when it is not the client's, the
+ * translated request (*out) and the stream translator.  An Anthropic request without
+ * max_tokens gets the route's output cap.  Returns TG_XLATE_OK, TG_XLATE_NOMEM, or
+ * TG_XLATE_REFUSED with the 400 in r->err_*. */
+static int prepare_dialects(tg_req *r, const cJSON *body, cJSON **out)
+{
+    tg_wire in = r->ep == TG_EP_MESSAGES ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+    tg_wire up = r->prov->format == TG_FORMAT_ANTHROPIC ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+    tg_xlate_opts o = {.max_tokens = r->plan[r->attempt].output_cap,
+                       .max_completion = strcmp(r->prov->name, "openai") == 0};
+    char err[TG_XLATE_ERR_MAX] = "";
+    int rc = TG_XLATE_OK;
+    *out = NULL;
+    tg_xlate_stream_free(r->xs);
+    r->xs = NULL;
+    r->dialect = up == TG_WIRE_ANTHROPIC ? &tg_dialect_anthropic : &tg_dialect_openai;
+    r->xlate = in != up;
+    if (!r->xlate && up == TG_WIRE_ANTHROPIC &&
+        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(body, "max_tokens"))) {
+        *out = cJSON_Duplicate(body, 1);
+        cJSON_DeleteItemFromObjectCaseSensitive(*out, "max_tokens");
+        return *out && cJSON_AddNumberToObject(*out, "max_tokens", (double)o.max_tokens)
+                   ? TG_XLATE_OK : TG_XLATE_NOMEM;
+    }
+    if (!r->xlate)
+        return TG_XLATE_OK;
+    if (r->ep != TG_EP_CHAT && r->ep != TG_EP_MESSAGES) {
+        snprintf(err, sizeof err, "The routed model %s speaks Anthropic's Messages API only: "
+                 "%s requests cannot be translated for it.", r->plan[r->attempt].model->name,
+                 tg_endpoint_name(r->ep));
+        rc = TG_XLATE_REFUSED;
+    } else if (in == TG_WIRE_OPENAI) {
+        rc = tg_xlate_req_to_anthropic(body, &o, out, err, sizeof err);
+    } else {
+        rc = tg_xlate_req_to_openai(body, &o, out, err, sizeof err);
+    }
+    if (rc == TG_XLATE_REFUSED) {
+        r->err_status = 400;
+        r->err_type = "invalid_request_error";
+        r->err_code = "untranslatable_request";
+        snprintf(r->err_msg, sizeof r->err_msg, "%s", err);
+        return rc;
+    }
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
+    bool usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    if (rc == TG_XLATE_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream"))) {
+        r->xs = tg_xlate_stream_new(up, in, usage, wall_us() / 1000000);
+        rc = r->xs ? TG_XLATE_OK : TG_XLATE_NOMEM;
+    }
+    return rc;
+}
+
+static int send_upstream_body(tg_req *r, cJSON *body, bool edited);
+
 /* Starts the current attempt's upstream transfer with `body`: the client's bytes
- * unchanged unless tollgate must edit the request (model name, usage in streams).
- * Returns 0, or -1 when memory ran out. */
+ * unchanged unless tollgate must edit the request (model name, usage in streams, a
+ * translation into the provider's dialect).  Returns 0, -1 when memory ran out, or -2
+ * when the request cannot be translated for this provider (the 400 is in r->err_*). */
 static int send_upstream(tg_req *r, cJSON *body)
 {
+    cJSON *xbody = NULL;
+    int xr = prepare_dialects(r, body, &xbody);
+    if (xr != TG_XLATE_OK)
+        return xr == TG_XLATE_REFUSED ? -2 : -1;
+    int rc = send_upstream_body(r, xbody ? xbody : body, xbody != NULL);
+    cJSON_Delete(xbody);
+    return rc;
+}
+
+/* send_upstream's second half: `body` in the provider's dialect (`edited`: not the
+ * client's bytes). */
+static int send_upstream_body(tg_req *r, cJSON *body, bool edited)
+{
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "model");
-    bool injected = false, edit = !cJSON_IsString(m) || strcmp(r->model, m->valuestring) != 0;
+    bool injected = false, edit = edited || !cJSON_IsString(m) ||
+                                  strcmp(r->model, m->valuestring) != 0;
     r->sse.strip_usage = false;
     if (r->ep == TG_EP_CHAT || r->ep == TG_EP_COMPLETIONS) {
         if (r->dialect->ask_stream_usage(body, &injected) != 0)
@@ -936,7 +1117,13 @@ static int send_upstream(tg_req *r, cJSON *body)
 
 static enum MHD_Result forward(tg_req *r, cJSON *body)
 {
-    if (send_upstream(r, body) != 0)
+    int rc = send_upstream(r, body);
+    if (rc == -2) { /* untranslatable: the hold is released, the record says 400 */
+        tg_usage none = {0};
+        finish_attempt(r, 400, &none, false);
+        return send_error(r, r->err_status, r->err_type, r->err_code, r->err_msg);
+    }
+    if (rc != 0)
         return send_error(r, 500, "server_error", NULL, "tollgate could not start the "
                           "upstream request (out of memory)");
     r->state = RS_UPSTREAM;
@@ -953,6 +1140,18 @@ static enum MHD_Result start_request(tg_req *r)
         return ret;
     if (r->ep == TG_EP_MODELS)
         return answer_local(r);
+    const char *av = header(r->con, "anthropic-version");
+    const char *ab = header(r->con, "anthropic-beta");
+    if (r->ep == TG_EP_MESSAGES && (!av || !*av))
+        return send_error(r, 400, "invalid_request_error", NULL,
+                          "anthropic-version: header is required");
+    if (r->ep == TG_EP_MESSAGES && ((av && strlen(av) > TG_MAX_ANTHROPIC_HEADER) ||
+                                    (ab && strlen(ab) > TG_MAX_ANTHROPIC_HEADER))) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "The anthropic-version and anthropic-beta headers may have "
+                 "at most %d bytes each.", TG_MAX_ANTHROPIC_HEADER);
+        return send_error(r, 400, "invalid_request_error", NULL, msg);
+    }
     if (r->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes.",
@@ -962,11 +1161,14 @@ static enum MHD_Result start_request(tg_req *r)
     cJSON *body = parse_request(r, &ret);
     if (!body)
         return ret;
-    if (!route(r, body, &ret)) {
+    if (r->count_only) {
+        cJSON_Delete(body);
+        return answer_count(r);
+    }
+    if (!route(r, body, &ret) || !drop_untranslatable(r, body, &ret)) {
         cJSON_Delete(body);
         return ret;
     }
-    r->dialect = &tg_dialect_openai;
     int st = admit(r);
     if (st != TG_QUOTA_OK && st != TG_QUOTA_CLAMPED) {
         cJSON_Delete(body);
@@ -1154,6 +1356,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                      post ? "POST" : "GET");
             return send_error(r, 405, "invalid_request_error", "method_not_allowed", msg);
         }
+        r->count_only = strcmp(url, "/v1/messages/count_tokens") == 0;
         const char *cl = header(con, "content-length");
         if (cl && strtoull(cl, NULL, 10) > w->cfg->max_body_bytes)
             r->too_big = true;
@@ -1220,12 +1423,15 @@ static void price_usage(const tg_cat_version *v, const tg_usage *u, tg_record *r
     const tg_cat_prices *p = tg_cat_tier(v, u->input);
     int64_t cached_p = p->cached_input != TG_CAT_PRICE_UNKNOWN ? p->cached_input : p->input;
     int64_t write_p = p->cache_write != TG_CAT_PRICE_UNKNOWN ? p->cache_write : p->input;
+    int64_t write1h_p = p->cache_write_1h != TG_CAT_PRICE_UNKNOWN ? p->cache_write_1h : write_p;
+    int64_t w1h = u->cache_write_1h < u->cache_write ? u->cache_write_1h : u->cache_write;
     int64_t reason_p = p->reasoning != TG_CAT_PRICE_UNKNOWN ? p->reasoning : p->output;
     int64_t uncached = u->input - u->cached_input - u->cache_write;
     int64_t plain_out = u->output - u->reasoning;
     rec->cost_input_nusd = tg_cat_cost(uncached > 0 ? uncached : 0, p->input);
     rec->cost_cached_nusd = tg_cat_cost(u->cached_input, cached_p);
-    rec->cost_cache_write_nusd = tg_cat_cost(u->cache_write, write_p);
+    rec->cost_cache_write_nusd = tg_cat_cost(u->cache_write - w1h, write_p) +
+                                 tg_cat_cost(w1h, write1h_p);
     rec->cost_output_nusd = tg_cat_cost(plain_out > 0 ? plain_out : 0, p->output) +
                             tg_cat_cost(u->reasoning, reason_p);
     rec->cost_nusd = rec->cost_input_nusd + rec->cost_cached_nusd +
@@ -1289,6 +1495,7 @@ static void req_free(tg_req *r)
     tg_buf_free(&r->in);
     tg_buf_free(&r->pass_headers);
     tg_buf_free(&r->sse.delivered);
+    tg_xlate_stream_free(r->xs);
     cJSON_Delete(r->pending);
     tg_route_release(r->snap);
     free(r);
@@ -1336,7 +1543,8 @@ static uint32_t failure_class(const tg_req *r)
     if (r->up_status == 429)
         return TG_FB_429;
     if (r->up_status == 400 && r->out.len &&
-        memmem(r->out.p, r->out.len, "context_length_exceeded", 23))
+        (memmem(r->out.p, r->out.len, "context_length_exceeded", 23) ||
+         memmem(r->out.p, r->out.len, "prompt is too long", 18))) /* OpenAI; Anthropic */
         return TG_FB_CONTEXT_LENGTH;
     return 0;
 }
@@ -1390,11 +1598,49 @@ static bool try_fallback(tg_req *r)
     }
     int rc = body ? send_upstream(r, body) : -1;
     cJSON_Delete(body);
+    if (rc == -2)
+        return false; /* untranslatable for the next provider: its 400 is in r->err_* */
     if (rc != 0) {
         r->cres = CURLE_OUT_OF_MEMORY;
         return false;
     }
     return true;
+}
+
+/* Rewrites a complete upstream answer (r->out) in the client's dialect: a response, or
+ * the vendor's error in the client's error shape.  An answer that cannot be translated
+ * becomes tollgate's 502 (the usage already read still bills). */
+static void translate_answer(tg_req *r)
+{
+    tg_wire in = r->ep == TG_EP_MESSAGES ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+    tg_buf b;
+    tg_buf_init(&b, TG_MAX_UPSTREAM_RESPONSE);
+    int rc = TG_BUF_OK;
+    if (r->up_status == 200) {
+        cJSON *j = cJSON_ParseWithLength(r->out.p ? r->out.p : "", r->out.len), *t = NULL;
+        int xr = !j ? TG_XLATE_REFUSED : in == TG_WIRE_OPENAI
+                 ? tg_xlate_resp_to_openai(j, wall_us() / 1000000, &t)
+                 : tg_xlate_resp_to_anthropic(j, &t);
+        char *txt = xr == TG_XLATE_OK ? cJSON_PrintUnformatted(t) : NULL;
+        rc = txt ? tg_buf_puts(&b, txt) : TG_BUF_NOMEM;
+        cJSON_free(txt);
+        cJSON_Delete(t);
+        cJSON_Delete(j);
+    } else {
+        rc = tg_xlate_error(r->out.p, r->out.len, (int)r->up_status, in, &b);
+    }
+    if (rc != TG_BUF_OK) {
+        tg_buf_free(&b);
+        r->err_status = 502;
+        r->err_type = "server_error";
+        r->err_code = "upstream_error";
+        snprintf(r->err_msg, sizeof r->err_msg, "The answer of upstream %s could not be "
+                 "translated into the API you called.", r->prov->name);
+        return;
+    }
+    tg_buf_free(&r->out);
+    r->out = b;
+    snprintf(r->content_type, sizeof r->content_type, "application/json");
 }
 
 /* A transfer finished (well or not). */
@@ -1404,7 +1650,7 @@ static void upstream_finished(tg_req *r, CURLcode res)
     r->t_end = now_us();
     if (r->streaming) {
         if (r->in.len) /* an unterminated last event: pass it on as it came */
-            (void)r->dialect->sse_event(&r->sse, r->in.p, r->in.len, &r->out);
+            (void)tg_xlate_sse(r->xs, r->dialect, &r->sse, r->in.p, r->in.len, &r->out);
         tg_buf_reset(&r->in);
         if (res != CURLE_OK) {
             r->stream_error = true;
@@ -1423,6 +1669,8 @@ static void upstream_finished(tg_req *r, CURLcode res)
         return;
     if (r->cres != CURLE_OK && !r->streaming)
         r->headers_done = false; /* answer with tollgate's own error */
+    else if (r->xlate && !r->streaming && r->headers_done)
+        translate_answer(r);
     r->upstream_done = true;
     end_upstream(r);
     if (r->state == RS_UPSTREAM)
@@ -1463,13 +1711,15 @@ static void ledger_ready(tg_req *r, bool ok)
     bool est;
     tg_usage none = {0};
     (void)est;
-    finish_attempt(r, 503, &none, false);
-    r->err_status = ok ? 500 : 503;
-    r->err_type = "server_error";
-    r->err_code = NULL;
-    snprintf(r->err_msg, sizeof r->err_msg, ok ? "tollgate could not start the upstream "
-             "request (out of memory)." : "tollgate could not record the request in its "
-             "ledger (the store is failing); nothing was sent upstream.");
+    finish_attempt(r, rc == -2 ? 400 : 503, &none, false);
+    if (rc != -2) {
+        r->err_status = ok ? 500 : 503;
+        r->err_type = "server_error";
+        r->err_code = NULL;
+        snprintf(r->err_msg, sizeof r->err_msg, ok ? "tollgate could not start the upstream "
+                 "request (out of memory)." : "tollgate could not record the request in its "
+                 "ledger (the store is failing); nothing was sent upstream.");
+    }
     r->state = RS_READY;
     resume(r);
 }
@@ -1783,7 +2033,9 @@ static int start_routing(const tg_config *cfg)
  * dead process left reserved are charged at their reservation and flagged). */
 static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
 {
-    tg_quota_config qc = {.ledger = tg_records_ledger()};
+    tg_quota_config qc = {.ledger = tg_records_ledger(),
+                          .utc_offset_s = cfg->quota_utc_offset_s,
+                          .min_output_tokens = cfg->quota_min_output_tokens};
     if (tg_quota_new(&qc, &quota_) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1801,6 +2053,11 @@ static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
                 (long long)unsettled, unsettled == 1 ? "" : "s");
     tg_store_close(st);
     return rc == TG_STORE_OK ? 0 : -1;
+}
+
+struct tg_quota *tg_server_quota(void)
+{
+    return quota_;
 }
 
 /* Stops what tg_server_run started, in order: the ledger writer delivers its last notices

@@ -20,6 +20,10 @@
  * in use, store unreadable, ...). */
 int tg_server_run(const tg_config *cfg);
 
+/* The budgets and rate limits of the running proxy (for the admin API), NULL when it is
+ * not serving.  Valid from before the admin listener starts until after it stops. */
+struct tg_quota *tg_server_quota(void);
+
 /* Resolves a listen address (IPv4, IPv6 or a host name) into *out; *v6 tells the family.
  * Returns 0, or -1 with one plain line in err. */
 int tg_server_resolve(const char *host, int port, struct sockaddr_storage *out, bool *v6,

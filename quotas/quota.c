@@ -533,6 +533,25 @@ int tg_quota_reserve(tg_quota *q, const tg_quota_ask *ask, tg_quota_hold *hold,
     return rc;
 }
 
+void tg_quota_peek(tg_quota *q, const tg_key *key, int64_t now_us, tg_quota_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->remaining_nusd = TG_STORE_UNLIMITED;
+    res->requests = res->tokens = (tg_quota_rate){TG_STORE_UNLIMITED, 0, 0};
+    tg_record rec = {.ts_us = now_us};
+    tg_quota_ask ask = {.key = key, .rec = &rec};
+    if (!ask_valid(&ask))
+        return;
+    admission a = {.q = q, .ask = &ask, .now_us = now_us, .sec = now_us / TG_US_PER_S};
+    for (int p = 0; p < TG_PERIOD_COUNT; p++)
+        a.index[p] = tg_period_index((tg_period)p, now_us, q->cfg.utc_offset_s);
+    shard *sh = shard_of(q, key->team);
+    pthread_mutex_lock(&sh->mu);
+    if (enter(&a) == 0)
+        report(&a, res);
+    pthread_mutex_unlock(&sh->mu);
+}
+
 /* ---------------------------------------------------------------- settlement */
 
 /* Swaps the hold for (nusd, tokens, requests) in the counters it was counted in. */
@@ -670,6 +689,11 @@ bool tg_quota_usage_of(tg_quota *q, const char *team, const char *key_id, tg_per
     }
     pthread_mutex_unlock(&sh->mu);
     return e != NULL;
+}
+
+int32_t tg_quota_utc_offset(const tg_quota *q)
+{
+    return q->cfg.utc_offset_s;
 }
 
 void tg_quota_get_stats(tg_quota *q, tg_quota_stats *out)

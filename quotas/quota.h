@@ -194,6 +194,12 @@ __attribute__((warn_unused_result)) int tg_quota_reserve(tg_quota *q, const tg_q
                                                         tg_quota_hold *hold,
                                                         tg_quota_result *res);
 
+/* The header figures (res->remaining_nusd, res->requests, res->tokens) of `key` and its
+ * team at `now_us` without holding anything: for answers that reserve nothing (refusals,
+ * bad requests, GET /v1/models) so that every authenticated answer carries the budget
+ * headers.  The rest of *res is zeroed.  Limits are taken from `key` as in reserve. */
+void tg_quota_peek(tg_quota *q, const tg_key *key, int64_t now_us, tg_quota_result *res);
+
 /* Settlement: `rec` is the request's full record with its actual usage (input_tokens +
  * output_tokens are its tokens) and cost_nusd (and the per-type costs).  The module sets
  * state SETTLED, reserved_nusd / reserved_tokens and overshoot (actual above reserved;
@@ -215,6 +221,9 @@ bool tg_quota_usage_of(tg_quota *q, const char *team, const char *key_id, tg_per
                        int64_t now_us, tg_quota_usage *out);
 
 void tg_quota_get_stats(tg_quota *q, tg_quota_stats *out);
+
+/* The budgets' calendar offset, seconds east of UTC (tg_quota_config.utc_offset_s). */
+int32_t tg_quota_utc_offset(const tg_quota *q);
 
 /* The refusal as one line for the client (e.g. "Team 'ml' has spent $9.998000 of its
  * $10.000000 monthly budget (reserved $0.001500 in flight); it resets at

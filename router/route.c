@@ -382,6 +382,8 @@ tg_route_status tg_route_decide(const tg_catalog *cat, const tg_policy *pol,
     int64_t avg = in->ctx.team ? tg_route_avg_output(in->ctx.team, in->ctx.model) : -1;
     int64_t cl100k = -2;
     uint32_t ep = endpoint_bit(in->ctx.endpoint);
+    if (ep & (TG_CAT_EP_CHAT | TG_CAT_EP_MESSAGES)) /* tollgate translates between these */
+        ep = TG_CAT_EP_CHAT | TG_CAT_EP_MESSAGES;
     for (int i = 0; i < d->ncands; i++) {
         if (!d->cands[i].excluded && price_cand(in, ep, d->rule, avg, &cl100k, &d->cands[i]))
             d->order[d->norder++] = i;

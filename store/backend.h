@@ -36,6 +36,8 @@ typedef struct tg_store_backend {
     int (*key_by_hash)(tg_store *st, const uint8_t *hash, tg_key *out, uint8_t *stored);
     /* team_id < 0: all keys. */
     int (*key_list)(tg_store *st, int64_t team_id, tg_key **out, size_t *n);
+    /* The limits of `u` whose flag is set; TG_STORE_NOT_FOUND when there is no key `id`. */
+    int (*key_update)(tg_store *st, const char *id, const tg_team_update *u);
     /* Sets revoked_at = `when` if not yet revoked; TG_STORE_NOT_FOUND / TG_STORE_REVOKED. */
     int (*key_revoke)(tg_store *st, const char *id, const char *when);
     /* Inserts recs[0..n) in one transaction. */

@@ -456,6 +456,27 @@ int tg_store_key_list(tg_store *st, const char *team, tg_key **out, size_t *n)
     return rc != TG_STORE_OK ? rc : st->be->key_list(st, t.id, out, n);
 }
 
+int tg_store_key_set(tg_store *st, const char *id, const tg_team_update *u, tg_key *out)
+{
+    tg_key scratch;
+    if ((u->set_budget && !limit_valid(u->lim.budget_nusd)) ||
+        (u->set_tokens && !limit_valid(u->lim.budget_tokens)) ||
+        (u->set_requests && !limit_valid(u->lim.budget_requests)) ||
+        (u->set_rpm && !limit_valid(u->lim.rpm)) || (u->set_tpm && !limit_valid(u->lim.tpm)))
+        return tg_store_fail(st, TG_STORE_INVALID, "a limit must not be negative");
+    if (u->set_period)
+        return tg_store_fail(st, TG_STORE_INVALID, "a key has no period of its own: it "
+                             "follows its team's");
+    if (!key_id_valid(id))
+        return no_key(st, id);
+    int rc = st->be->key_update(st, id, u);
+    if (rc == TG_STORE_NOT_FOUND)
+        return no_key(st, id);
+    if (rc != TG_STORE_OK)
+        return rc;
+    return tg_store_key_get(st, id, out ? out : &scratch);
+}
+
 int tg_store_key_revoke(tg_store *st, const char *id, tg_key *out)
 {
     char when[TG_STORE_TIME_LEN + 1];

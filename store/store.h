@@ -266,6 +266,13 @@ __attribute__((warn_unused_result)) int tg_store_key_get(tg_store *st, const cha
 __attribute__((warn_unused_result)) int tg_store_key_list(tg_store *st, const char *team,
                                                          tg_key **out, size_t *n);
 
+/* Changes the limits of key `id` (revoked or not): the limits whose set_* flag is true
+ * in `u` (set_period must be false: a key follows its team's period).  On success *out
+ * (may be NULL) gets the key as changed.  Returns TG_STORE_OK, TG_STORE_INVALID (a
+ * negative limit, or set_period), TG_STORE_NOT_FOUND, or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_key_set(tg_store *st, const char *id,
+                                                        const tg_team_update *u, tg_key *out);
+
 /* Revokes key `id` now; on success *out (may be NULL) gets the key as revoked.
  * Returns TG_STORE_OK, TG_STORE_NOT_FOUND, TG_STORE_REVOKED (it already was: nothing
  * changes, *out gets the key with its first revocation time), or TG_STORE_ERROR. */

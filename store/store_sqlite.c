@@ -531,6 +531,7 @@ enum {
     S_KEY_BY_HASH,
     S_KEY_LIST,
     S_KEY_REVOKE,
+    S_KEY_UPDATE,
     S_KEY_REVOKED,
     S_RECORD_INSERT,
     S_RECORD_COUNT,
@@ -607,6 +608,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [S_KEY_LIST] = "SELECT " KEY_COLS KEY_FROM " WHERE ?1 < 0 OR k.team_id = ?1"
                    " ORDER BY t.name, k.created_at, k.rowid",
     [S_KEY_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+    [S_KEY_UPDATE] = "UPDATE keys SET"
+                     " budget_nusd = CASE WHEN ?2 THEN ?3 ELSE budget_nusd END,"
+                     " budget_tokens = CASE WHEN ?4 THEN ?5 ELSE budget_tokens END,"
+                     " budget_requests = CASE WHEN ?6 THEN ?7 ELSE budget_requests END,"
+                     " rpm = CASE WHEN ?8 THEN ?9 ELSE rpm END,"
+                     " tpm = CASE WHEN ?10 THEN ?11 ELSE tpm END"
+                     " WHERE id = ?1",
     [S_KEY_REVOKED] = "SELECT revoked_at IS NOT NULL FROM keys WHERE id = ?1",
     [S_RECORD_INSERT] = "INSERT INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, "
                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
@@ -1006,6 +1014,26 @@ static int sqlite_team_update(tg_store *st, const char *name, const tg_team_upda
 }
 
 /* ---------------------------------------------------------------- keys */
+
+static int sqlite_key_update(tg_store *st, const char *id, const tg_team_update *u)
+{
+    sqlite3_stmt *s = stmt_get(st, S_KEY_UPDATE);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    const bool set[5] = {u->set_budget, u->set_tokens, u->set_requests, u->set_rpm,
+                         u->set_tpm};
+    const int64_t val[5] = {u->lim.budget_nusd, u->lim.budget_tokens,
+                            u->lim.budget_requests, u->lim.rpm, u->lim.tpm};
+    for (int i = 0; i < 5; i++) {
+        sqlite3_bind_int(s, 2 + 2 * i, set[i]);
+        bind_limit(s, 3 + 2 * i, val[i]);
+    }
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return stmt_done(st, s, TG_STORE_ERROR);
+    int changed = sqlite3_changes(db_of(st));
+    return stmt_done(st, s, changed ? TG_STORE_OK : TG_STORE_NOT_FOUND);
+}
 
 static void read_limits(sqlite3_stmt *s, int first, tg_limits *l)
 {
@@ -1440,6 +1468,7 @@ const tg_store_backend tg_store_sqlite_backend = {
     .team_get = sqlite_team_get,
     .team_list = sqlite_team_list,
     .team_update = sqlite_team_update,
+    .key_update = sqlite_key_update,
     .key_insert = sqlite_key_insert,
     .key_get = sqlite_key_get,
     .key_by_hash = sqlite_key_by_hash,

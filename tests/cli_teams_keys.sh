@@ -168,6 +168,15 @@ for args in "keys list" "keys list --format json" "teams list --format json"; do
   if [[ $out == *"$secret"* || $out == *"${secret:8}"* ]]; then bad "[$args] shows the secret"; else ok; fi
 done
 
+expect key-set "updated key $id (team 'ml'): budget 0.75 USD, tokens none, rpm 7" 0 \
+  "$tg" keys set "$id" --budget-usd 0.75 --rpm 7
+expect key-set-clear "updated key $id (team 'ml'): budget none, tokens 99, rpm 7" 0 \
+  "$tg" keys set "$id" --budget-usd none --tokens 99
+expect key-set-nothing "" 2 "$tg" keys set "$id"
+expect key-set-unknown "" 1 "$tg" keys set key_000000000000 --rpm 1
+stderr_has key-set-unknown-says "no key 'key_000000000000'"
+expect key-set-bad "" 1 "$tg" keys set "$id" --rpm -3
+stderr_has key-set-bad-names-flag "--rpm"
 expect revoke "revoked key $id (team 'ml') at TIME" 0 "$tg" keys revoke "$id"
 expect revoke-again "" 0 "$tg" keys revoke "$id"
 stderr_has revoke-again-says "already revoked"

@@ -98,6 +98,8 @@ static void assert_defaults(const tg_config *c)
     ck_assert_uint_eq(c->max_connections, 16384);
     ck_assert_uint_eq(c->stream_buffer_bytes, 262144);
     ck_assert_uint_eq(c->client_timeout_s, 300);
+    ck_assert_int_eq(c->quota_utc_offset_s, 0);
+    ck_assert_int_eq(c->quota_min_output_tokens, 64);
     const tg_provider_config *o = tg_config_provider(c, "openai");
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(o->format, TG_FORMAT_OPENAI);
@@ -151,6 +153,8 @@ START_TEST(full_file)
     ck_assert_uint_eq(cfg.max_connections, 1000);
     ck_assert_uint_eq(cfg.stream_buffer_bytes, 65536);
     ck_assert_uint_eq(cfg.client_timeout_s, 120);
+    ck_assert_int_eq(cfg.quota_utc_offset_s, -(5 * 3600 + 30 * 60));
+    ck_assert_int_eq(cfg.quota_min_output_tokens, 32);
 
     const tg_provider_config *o = &cfg.providers[0];
     ck_assert_str_eq(o->name, "openai");
@@ -266,12 +270,18 @@ static const problem_case cases[] = {
     {"{\"providers\": {\"openai\": {\"timeouts\": {\"connect_ms\": 0}}}}",
      "$.providers.openai.timeouts.connect_ms: expected an integer from 1 to 600000, got 0"},
     {"{\"limits\": []}", "$.limits: expected an object, got an array"},
+    {"{\"quotas\": {\"utc_offset\": \"+19:00\"}}",
+     "$.quotas.utc_offset: expected \"+HH:MM\", \"-HH:MM\" (at most 18:00) or \"Z\""},
+    {"{\"quotas\": {\"utc_offset\": \"0200\"}}",
+     "$.quotas.utc_offset: expected \"+HH:MM\", \"-HH:MM\" (at most 18:00) or \"Z\""},
+    {"{\"quotas\": {\"min_output_tokens\": 0}}",
+     "$.quotas.min_output_tokens: expected an integer from 1 to 1000000000, got 0"},
     /* unknown and duplicate fields */
     {"{\"lisen\": \"127.0.0.1:8080\"}", "$.lisen: unknown field (did you mean \"listen\"?)"},
     {"{\"Listen\": \"127.0.0.1:8080\"}", "$.Listen: unknown field (did you mean \"listen\"?)"},
     {"{\"colour\": 1}",
      "$.colour: unknown field (known: listen, workers, admin, store, catalog, policy, "
-     "default_provider, providers, limits)"},
+     "default_provider, providers, limits, quotas)"},
     {"{\"limits\": {\"max_conections\": 5}}",
      "$.limits.max_conections: unknown field (did you mean \"max_connections\"?)"},
     {"{\"providers\": {\"openai\": {\"base_ulr\": \"https://x\"}}}",
@@ -283,7 +293,7 @@ static const problem_case cases[] = {
      "$.admin.tokenenv: unknown field (did you mean \"token_env\"?)"},
     {"{\"a b\\\"c\": 1}",
      "$[\"a b\\\"c\"]: unknown field (known: listen, workers, admin, store, catalog, "
-     "policy, default_provider, providers, limits)"},
+     "policy, default_provider, providers, limits, quotas)"},
     {"{\"workers\": 2, \"workers\": 3}",
      "$.workers: duplicate field (each field may appear once)"},
     /* providers */

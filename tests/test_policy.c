@@ -1011,35 +1011,17 @@ START_TEST(default_policy)
 }
 END_TEST
 
-/* ---------------------------------------------------------------- speed */
+/* ---------------------------------------------------------------- a big policy
+ * (its speed is measured by bench/route.sh, not here) */
 
 #define SPEED_MODELS 300
 #define SPEED_RULES 200
-#define SPEED_ROUNDS 1000
-#define SPEED_BATCHES 30 /* the fastest batch counts: the machine is shared */
-#if defined(__SANITIZE_ADDRESS__)
-#define SPEED_BUDGET_NS 200000.0 /* sanitizers make everything several times slower */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPEED_BUDGET_NS 200000.0
-#endif
-#endif
-#ifndef SPEED_BUDGET_NS
-#define SPEED_BUDGET_NS 20000.0 /* the router's whole budget per request */
-#endif
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#define SPEED_ROUNDS 100
 
 /* 300 models in 3 tiers; 199 rules that do not match in front of the catch-all, each a
  * worst case that tests every one of its 7 leaves (an $in, a number, a list, then an $or
- * of a glob, a glob and a header that all fail).  Matching must stay within the router's
- * 20 us budget per request (about 8 us here in a release build; a policy whose rules fail
- * on their first test, the usual case, takes under 2 us). */
+ * of a glob, a glob and a header that all fail): every rule is evaluated whole and the
+ * catch-all matches, every time. */
 /* SPEED_MODELS models in three tiers, in tollgate's catalog format, into text[cap]. */
 static size_t speed_catalog(char *text, size_t cap)
 {
@@ -1070,7 +1052,7 @@ static size_t speed_policy(char *text, size_t cap)
                                 " {\"candidates\": [\"$requested\"]}}]}");
 }
 
-START_TEST(match_speed)
+START_TEST(big_policy_matches_the_catch_all)
 {
     size_t cap = 1 << 20;
     char *text = malloc(cap);
@@ -1089,19 +1071,10 @@ START_TEST(match_speed)
     ck_assert_msg(p != NULL, "%s", pr.n ? pr.p[0].text : "?");
     ck_assert_int_eq(tg_policy_rule_at(p, 0)->ncands, SPEED_MODELS);
     tg_policy_ctx ctx = full_ctx();
-    double per = 1e30;
-    for (int b = 0; b < SPEED_BATCHES; b++) {
-        long sum = 0; /* (no ck_assert in the loop: each one reports to the runner) */
-        double t0 = now_ns();
-        for (int i = 0; i < SPEED_ROUNDS; i++)
-            sum += tg_policy_match(p, &ctx)->index;
-        double t = (now_ns() - t0) / SPEED_ROUNDS;
-        per = t < per ? t : per;
-        ck_assert_int_eq(sum, (long)SPEED_ROUNDS * (SPEED_RULES - 1));
-    }
-    fprintf(stderr, "match_speed: %d rules, %d models: %.0f ns per match\n", SPEED_RULES,
-            SPEED_MODELS, per);
-    ck_assert_msg(per < SPEED_BUDGET_NS, "%.0f ns per match", per);
+    long sum = 0; /* (no ck_assert in the loop: each one reports to the runner) */
+    for (int i = 0; i < SPEED_ROUNDS; i++)
+        sum += tg_policy_match(p, &ctx)->index;
+    ck_assert_int_eq(sum, (long)SPEED_ROUNDS * (SPEED_RULES - 1));
     tg_policy_free(p);
     tg_catalog_free(big);
     free(text);
@@ -1134,7 +1107,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, candidates_named);
     tcase_add_test(tc, candidates_weighted);
     tcase_add_test(tc, default_policy);
-    tcase_add_test(tc, match_speed);
+    tcase_add_test(tc, big_policy_matches_the_catch_all);
     suite_add_tcase(s, tc);
     return s;
 }

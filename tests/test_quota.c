@@ -412,6 +412,41 @@ START_TEST(rate_limits_and_headers)
 }
 END_TEST
 
+/* peek: the header figures as they stand, nothing held, nothing counted. */
+START_TEST(peek_reports_without_holding)
+{
+    tg_quota *q = mk_quota(NULL, 0);
+    int64_t now = at(2026, 11, 24, 10, 0, 0);
+    tg_limits tl = usd_limit(5 * USD), kl = usd_limit(3 * USD);
+    tl.rpm = 4;
+    tg_key k = mk_key("ml", "key_aaaaaaaaaaaa", TG_PERIOD_MONTH, tl, kl);
+    tg_quota_result res;
+    tg_quota_peek(q, &k, now, &res); /* a team never seen: whole */
+    ck_assert_int_eq(res.remaining_nusd, 3 * USD);          /* the key's is tighter */
+    ck_assert(res.requests.limit == 4 && res.requests.remaining == 4);
+    ck_assert_int_eq(res.tokens.limit, TG_STORE_UNLIMITED);
+    tg_record r = mk_rec("r", now);
+    tg_quota_ask ask = mk_ask(&k, &r, USD, 100);
+    tg_quota_hold h;
+    ck_assert_int_eq(tg_quota_reserve(q, &ask, &h, &res), TG_QUOTA_OK);
+    for (int i = 0; i < 3; i++)
+        tg_quota_peek(q, &k, now + SEC, &res);
+    ck_assert_int_eq(res.remaining_nusd, 2 * USD);
+    ck_assert(res.requests.remaining == 3 && res.requests.reset_ms == 59000);
+    tg_quota_usage u = usage(q, "ml", NULL, TG_PERIOD_MONTH, now);
+    ck_assert(u.requests == 1 && u.held_nusd == USD); /* peeks count nothing */
+    tg_key bad = k;
+    bad.team[0] = '\0';
+    tg_quota_peek(q, &bad, now, &res); /* no team: no figures */
+    ck_assert(res.remaining_nusd == TG_STORE_UNLIMITED &&
+              res.requests.limit == TG_STORE_UNLIMITED);
+    tg_quota_header hd[TG_QUOTA_HEADERS_MAX];
+    ck_assert_int_eq(tg_quota_headers(&res, hd), 0);
+    settle(q, &h, r, USD / 2, 10);
+    tg_quota_free(q);
+}
+END_TEST
+
 /* Limits near INT64_MAX: every comparison subtracts instead of adding (UBSan watches). */
 START_TEST(huge_limits_do_not_overflow)
 {
@@ -990,6 +1025,7 @@ static Suite *quota_suite(void)
     tcase_add_test(mem, clamping_and_floor);
     tcase_add_test(mem, unknown_price_refused);
     tcase_add_test(mem, rate_limits_and_headers);
+    tcase_add_test(mem, peek_reports_without_holding);
     tcase_add_test(mem, huge_limits_do_not_overflow);
     tcase_add_test(mem, overshoot_recorded);
     tcase_add_test(mem, period_rollover);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
@@ -618,6 +619,36 @@ START_TEST(key_revoke_and_list)
 }
 END_TEST
 
+START_TEST(key_set_limits)
+{
+    tg_store *st = open_ok();
+    add_team(st, "t");
+    char sec[TG_KEY_SECRET_SIZE];
+    tg_key k, got;
+    ck_assert_int_eq(tg_store_key_create(st, "t", NULL, NULL, sec, sizeof sec, &k), TG_STORE_OK);
+    tg_team_update u = {.set_budget = true, .set_rpm = true, .lim = TG_LIMITS_NONE};
+    u.lim.budget_nusd = 7, u.lim.rpm = 9, u.lim.tpm = 11; /* tpm not flagged: unchanged */
+    ck_assert_int_eq(tg_store_key_set(st, k.id, &u, &got), TG_STORE_OK);
+    ck_assert(got.lim.budget_nusd == 7 && got.lim.rpm == 9 && got.lim.tpm == TG_STORE_UNLIMITED &&
+              got.lim.budget_tokens == TG_STORE_UNLIMITED);
+    ck_assert_int_eq(tg_store_key_lookup(st, sec, strlen(sec), &got), TG_STORE_OK);
+    ck_assert(got.lim.budget_nusd == 7 && got.lim.rpm == 9);
+    u = (tg_team_update){.set_budget = true, .lim = TG_LIMITS_NONE}; /* clears it */
+    ck_assert_int_eq(tg_store_key_set(st, k.id, &u, &got), TG_STORE_OK);
+    ck_assert(got.lim.budget_nusd == TG_STORE_UNLIMITED && got.lim.rpm == 9);
+    u.lim.budget_nusd = -5;
+    ck_assert_int_eq(tg_store_key_set(st, k.id, &u, NULL), TG_STORE_INVALID);
+    u = (tg_team_update){.set_period = true, .lim = TG_LIMITS_NONE};
+    ck_assert_int_eq(tg_store_key_set(st, k.id, &u, NULL), TG_STORE_INVALID);
+    u.set_period = false;
+    ck_assert_int_eq(tg_store_key_set(st, "key_ffffffffffff", &u, NULL), TG_STORE_NOT_FOUND);
+    ck_assert_str_eq(tg_store_errmsg(st), "no key 'key_ffffffffffff'");
+    ck_assert_int_eq(tg_store_key_set(st, "../x", &u, NULL), TG_STORE_NOT_FOUND);
+    tg_store_close(st);
+    OPENSSL_cleanse(sec, sizeof sec);
+}
+END_TEST
+
 START_TEST(key_secret_never_stored)
 {
     enum { NKEYS = 20 };
@@ -993,6 +1024,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, key_create_refusals);
     tcase_add_test(db, key_tags_round_trip_and_refusals);
     tcase_add_test(db, key_revoke_and_list);
+    tcase_add_test(db, key_set_limits);
     tcase_add_test(db, key_secret_never_stored);
     tcase_add_test(db, key_ids_and_secrets_unique);
     tcase_add_test(db, two_handles_share_the_file);
