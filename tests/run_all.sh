@@ -2,14 +2,15 @@
 # README command 2 (and CI, through .ci/run): install what is missing, build, and run every
 # test: the Check unit tests and CLI tests in the release build (gcc), again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (gcc), a clang -Werror build with its tests,
-# and each libFuzzer target for FUZZ_SECONDS (default 60) seconds.
+# and each libFuzzer target for FUZZ_SECONDS (default 30) seconds, two at a time.
 #
 # usage: bash tests/run_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzz_seconds=${FUZZ_SECONDS:-60}
+fuzz_seconds=${FUZZ_SECONDS:-30}
 
-step() { printf '\n=== %s\n' "$*"; }
+start=$(date +%s)
+step() { printf '\n=== %s (at %ds)\n' "$*" $(($(date +%s) - start)); }
 
 step "setup and release build (gcc)"
 # what only the tests need beside the build: nginx-light + openssl (the HTTP/2 upstream
