@@ -81,6 +81,7 @@
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
 #define TG_MAX_ATTEMPTS 10                          /* upstream attempts per request */
+#define TG_ZERO_WAIT_SKIP 2                         /* see worker_main */
 #define TG_LAZY_WATCH_MS 20                         /* a non-streamed request's client is
                                                        watched once suspended this long */
 
@@ -210,6 +211,7 @@ struct worker {
     int64_t id_us;   /* the last request id's microsecond, and its sequence */
     unsigned id_seq;
     int64_t last_sweep;
+    int zero_waits; /* rounds in a row without epoll_wait (timeout 0) */
     int64_t watch_deadline; /* monotonic us: the earliest lazy watch due; -1 none */
     bool quiesced;
     int64_t drain_deadline;
@@ -2026,7 +2028,16 @@ static void *worker_main(void *arg)
         if (w->quiesced && (!w->active || now_us() > w->drain_deadline))
             break;
         int64_t now = now_us();
-        int n = epoll_wait(w->epfd, evs, 256, loop_timeout_ms(w, now));
+        int t = loop_timeout_ms(w, now), n = 0;
+        /* libmicrohttpd asks to run again at once (timeout 0) for a few rounds after each
+         * answer, advancing the connection a state at a time: skip the epoll_wait of the
+         * first TG_ZERO_WAIT_SKIP such rounds in a row (events wait that long at most) */
+        if (t > 0 || w->zero_waits >= TG_ZERO_WAIT_SKIP) {
+            n = epoll_wait(w->epfd, evs, 256, t);
+            w->zero_waits = 0;
+        } else {
+            w->zero_waits++;
+        }
         for (int i = 0; i < n; i++)
             if (evs[i].data.ptr != &w->mhd_src)
                 handle_event(w, &evs[i]);
