@@ -9,9 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 curl ca-certificates
           libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libcjson-dev check
-          libsqlite3-dev libpq-dev nginx-light openssl wrk "$@")
-# nginx-light + openssl: the HTTP/2 upstream test's TLS front (tests/integration/test_http2.py)
-# and the benchmarks' upstreams; wrk: bench/proxy.sh
+          libsqlite3-dev libpq-dev "$@")
 # node and npm run the official-SDK test; a machine that already has them (any source, e.g.
 # NodeSource) keeps its own, so Debian's packages are asked for only when they are absent.
 command -v node >/dev/null || packages+=(nodejs)

@@ -6,6 +6,7 @@
 #include "common/buf.h"
 #include "policies/catalog.h"
 #include "policies/policy.h"
+#include "proxy/admin_reports.h"
 #include "proxy/admin_teams.h"
 #include "quotas/money.h"
 #include "quotas/quota.h"
@@ -283,6 +284,11 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *con, const cha
     }
     if (strcmp(url, "/healthz") == 0)
         return reply(con, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    bool finance = false; /* reports, FOCUS export, dashboard: proxy/admin_reports.c */
+    enum MHD_Result fret =
+        tg_admin_reports_handle(con, config_, url, method, authorized(con), &finance);
+    if (finance)
+        return fret;
     if (!authorized(con))
         return reply_error(con, 401, "authentication_error",
                            getenv(config_->admin_token_env)
@@ -360,4 +366,5 @@ void tg_admin_stop(void)
     daemon_ = NULL;
     tg_store_close(store_);
     store_ = NULL;
+    tg_admin_reports_stop();
 }

@@ -13,6 +13,9 @@ int tg_cmd_check(int argc, char **argv);
 int tg_cmd_route(int argc, char **argv);
 int tg_cmd_teams(int argc, char **argv);
 int tg_cmd_keys(int argc, char **argv);
+int tg_cmd_report(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv);
+int tg_cmd_reconcile(int argc, char **argv);
 
 /* Reads all of `path` (stdin when NULL or "-") into a new NUL-terminated malloc'd buffer.
  * Input longer than `max` bytes is refused.  Returns 0, or 1 after printing one plain line

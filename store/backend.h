@@ -49,6 +49,11 @@ typedef struct tg_store_backend {
     /* See tg_store_spend_by_day; *out is a new array. */
     int (*spend_by_day)(tg_store *st, int64_t since_us, int32_t offset_s, tg_spend_row **out,
                         size_t *n);
+    /* See tg_store_report (q checked: fields distinct, from <= to). */
+    int (*report)(tg_store *st, const tg_report_query *q, tg_report_row **out, size_t *n);
+    /* See tg_store_records_scan. */
+    int (*records_scan)(tg_store *st, int64_t from_us, int64_t to_us, tg_record_fn fn,
+                        void *ctx);
 } tg_store_backend;
 
 struct tg_store {

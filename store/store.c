@@ -559,3 +559,29 @@ int tg_store_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s, tg_s
         return tg_store_fail(st, TG_STORE_INVALID, "calendar offset beyond +-18 hours");
     return st->be->spend_by_day(st, since_us, offset_s, out, n);
 }
+
+int tg_store_report(tg_store *st, const tg_report_query *q, tg_report_row **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    unsigned seen = 0;
+    if (q->ngroup < 0 || q->ngroup > TG_REPORT_FIELD_COUNT)
+        return tg_store_fail(st, TG_STORE_INVALID, "too many grouping fields");
+    for (int i = 0; i < q->ngroup; i++) {
+        unsigned bit = 1u << (unsigned)q->group[i];
+        if ((unsigned)q->group[i] >= TG_REPORT_FIELD_COUNT || (seen & bit))
+            return tg_store_fail(st, TG_STORE_INVALID, "a grouping field is unknown or twice");
+        seen |= bit;
+    }
+    if (q->from_day > q->to_day)
+        return tg_store_fail(st, TG_STORE_INVALID, "the report's start is after its end");
+    return st->be->report(st, q, out, n);
+}
+
+int tg_store_records_scan(tg_store *st, int64_t from_us, int64_t to_us, tg_record_fn fn,
+                          void *ctx)
+{
+    if (from_us >= to_us)
+        return TG_STORE_OK;
+    return st->be->records_scan(st, from_us, to_us, fn, ctx);
+}

@@ -318,4 +318,66 @@ __attribute__((warn_unused_result)) int tg_store_spend_by_day(tg_store *st, int6
                                                              int32_t offset_s,
                                                              tg_spend_row **out, size_t *n);
 
+/* ---------------------------------------------------------------- reports */
+
+/* The fields a report can group by (tg_report_query.group, in output order). */
+typedef enum {
+    TG_REPORT_DAY = 0, /* UTC day */
+    TG_REPORT_TEAM,
+    TG_REPORT_KEY,
+    TG_REPORT_MODEL,   /* the catalog model the attempt went to (the routed model) */
+    TG_REPORT_PROVIDER,
+    TG_REPORT_FIELD_COUNT
+} tg_report_field;
+
+#define TG_REPORT_DAY_US INT64_C(86400000000)
+
+/* A report over the daily rollups: the rows whose UTC day is in [from_day, to_day] (days
+ * since 1970-01-01), optionally one team's, grouped by group[0..ngroup) (each field at
+ * most once; ngroup 0: one total row).  Rows come ordered by the grouping fields. */
+typedef struct {
+    int64_t from_day, to_day;
+    tg_report_field group[TG_REPORT_FIELD_COUNT];
+    int ngroup;
+    char team[TG_TEAM_NAME_MAX + 1]; /* "" for every team */
+} tg_report_query;
+
+/* One report row: the grouping fields (the others are 0 / "") and the sums.  requests
+ * counts attempts that were not released (billed or held); attempts counts all.  cost_nusd
+ * is what the rows are charged (settled/recorded at cost, reserved/unsettled at their
+ * reservation), the cost_*_nusd split the actual cost by token type.  reported_*: the
+ * attempts whose usage the vendor reported, with the input tokens it reported and the
+ * ones tollgate had estimated for them (estimation accuracy). */
+typedef struct {
+    int64_t day;
+    char team[TG_TEAM_NAME_MAX + 1];
+    char key_id[TG_KEY_ID_LEN + 1];
+    char model[128];
+    char provider[64];
+    int64_t requests, attempts;
+    int64_t input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+        reasoning_tokens, est_input_tokens;
+    int64_t reported_requests, reported_input_tokens, reported_est_input_tokens;
+    int64_t estimated_requests, overshoot_requests, unsettled_requests, error_requests;
+    int64_t cost_nusd, cost_input_nusd, cost_cached_nusd, cost_cache_write_nusd,
+        cost_output_nusd;
+} tg_report_row;
+
+/* Runs `q` over the daily rollups (kept in the same transaction as every record write, so
+ * they always equal the sums of the records).  Returns TG_STORE_OK with a new array (*out,
+ * *n; free() it, NULL when empty), TG_STORE_INVALID (a bad query: a field twice, days
+ * reversed) or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_report(tg_store *st, const tg_report_query *q,
+                                                       tg_report_row **out, size_t *n);
+
+/* Called for each record of a scan; a non-zero return stops the scan (and is returned). */
+typedef int (*tg_record_fn)(void *ctx, const tg_record *r);
+
+/* Calls fn for every record that started in [from_us, to_us), in start-time order (then
+ * id, attempt), without holding them all in memory.  Returns TG_STORE_OK, fn's non-zero
+ * value when it stopped the scan, or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_records_scan(tg_store *st, int64_t from_us,
+                                                             int64_t to_us, tg_record_fn fn,
+                                                             void *ctx);
+
 #endif

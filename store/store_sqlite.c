@@ -118,7 +118,406 @@ static const char *const migrations[] = {
     "CREATE INDEX requests_reserved ON requests (state) WHERE state = 'reserved';",
     /* 4: key tags (the routing policy's key_tags condition) */
     "ALTER TABLE keys ADD COLUMN tags TEXT NOT NULL DEFAULT '';",
-    /* 5: (next).  Append; never edit a released script. */
+    /* 5: daily rollups per (UTC day, team, key, model, provider), kept by triggers in the
+     * same transaction as the request row they sum (insert, the settlement's upsert,
+     * recovery's update), and filled from the rows already there. */
+    "CREATE TABLE rollup_daily ("
+    "  day INTEGER NOT NULL,"
+    "  team TEXT NOT NULL, key_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  requests INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cached_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cache_write_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  output_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  est_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  reported_requests INTEGER NOT NULL DEFAULT 0,"
+    "  reported_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  reported_est_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  estimated_requests INTEGER NOT NULL DEFAULT 0,"
+    "  overshoot_requests INTEGER NOT NULL DEFAULT 0,"
+    "  unsettled_requests INTEGER NOT NULL DEFAULT 0,"
+    "  error_requests INTEGER NOT NULL DEFAULT 0,"
+    "  cost_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_input_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_cached_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_cache_write_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_output_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (day, team, key_id, model, provider)"
+    ") WITHOUT ROWID;"
+    "CREATE TRIGGER requests_rollup_ins AFTER INSERT ON requests BEGIN "
+    "INSERT INTO rollup_daily (day, team, key_id, model, provider, requests, "
+    "attempts, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
+    "reasoning_tokens, est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (NEW.ts_us / "
+    "86400000000, NEW.team, NEW.key_id, NEW.model, NEW.provider, ((NEW.state <> "
+    "'released')), (1), (NEW.input_tokens), (NEW.cached_input_tokens), "
+    "(NEW.cache_write_tokens), (NEW.output_tokens), (NEW.reasoning_tokens), "
+    "(NEW.est_input_tokens), ((NEW.usage_estimated = 0 AND NEW.state IN ('recorded', "
+    "'settled') AND NEW.input_tokens > 0)), (CASE WHEN (NEW.usage_estimated = 0 AND "
+    "NEW.state IN ('recorded', 'settled') AND NEW.input_tokens > 0) THEN "
+    "NEW.input_tokens ELSE 0 END), (CASE WHEN (NEW.usage_estimated = 0 AND NEW.state "
+    "IN ('recorded', 'settled') AND NEW.input_tokens > 0) THEN NEW.est_input_tokens "
+    "ELSE 0 END), ((NEW.usage_estimated <> 0)), ((NEW.overshoot <> 0)), ((NEW.state = "
+    "'unsettled')), ((NEW.status >= 400)), (CASE NEW.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN NEW.reserved_nusd WHEN 'unsettled' THEN NEW.reserved_nusd "
+    "ELSE NEW.cost_nusd END), (NEW.cost_input_nusd), (NEW.cost_cached_nusd), "
+    "(NEW.cost_cache_write_nusd), (NEW.cost_output_nusd)) ON CONFLICT (day, team, "
+    "key_id, model, provider) DO UPDATE SET requests = requests + excluded.requests, "
+    "attempts = attempts + excluded.attempts, input_tokens = input_tokens + "
+    "excluded.input_tokens, cached_input_tokens = cached_input_tokens + "
+    "excluded.cached_input_tokens, cache_write_tokens = cache_write_tokens + "
+    "excluded.cache_write_tokens, output_tokens = output_tokens + "
+    "excluded.output_tokens, reasoning_tokens = reasoning_tokens + "
+    "excluded.reasoning_tokens, est_input_tokens = est_input_tokens + "
+    "excluded.est_input_tokens, reported_requests = reported_requests + "
+    "excluded.reported_requests, reported_input_tokens = reported_input_tokens + "
+    "excluded.reported_input_tokens, reported_est_input_tokens = "
+    "reported_est_input_tokens + excluded.reported_est_input_tokens, "
+    "estimated_requests = estimated_requests + excluded.estimated_requests, "
+    "overshoot_requests = overshoot_requests + excluded.overshoot_requests, "
+    "unsettled_requests = unsettled_requests + excluded.unsettled_requests, "
+    "error_requests = error_requests + excluded.error_requests, cost_nusd = cost_nusd "
+    "+ excluded.cost_nusd, cost_input_nusd = cost_input_nusd + "
+    "excluded.cost_input_nusd, cost_cached_nusd = cost_cached_nusd + "
+    "excluded.cost_cached_nusd, cost_cache_write_nusd = cost_cache_write_nusd + "
+    "excluded.cost_cache_write_nusd, cost_output_nusd = cost_output_nusd + "
+    "excluded.cost_output_nusd;"
+    " END;"
+    "CREATE TRIGGER requests_rollup_upd AFTER UPDATE ON requests BEGIN "
+    "INSERT INTO rollup_daily (day, team, key_id, model, provider, requests, "
+    "attempts, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
+    "reasoning_tokens, est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (OLD.ts_us / "
+    "86400000000, OLD.team, OLD.key_id, OLD.model, OLD.provider, -((OLD.state <> "
+    "'released')), -(1), -(OLD.input_tokens), -(OLD.cached_input_tokens), "
+    "-(OLD.cache_write_tokens), -(OLD.output_tokens), -(OLD.reasoning_tokens), "
+    "-(OLD.est_input_tokens), -((OLD.usage_estimated = 0 AND OLD.state IN "
+    "('recorded', 'settled') AND OLD.input_tokens > 0)), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.input_tokens ELSE 0 END), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.est_input_tokens ELSE 0 END), "
+    "-((OLD.usage_estimated <> 0)), -((OLD.overshoot <> 0)), -((OLD.state = "
+    "'unsettled')), -((OLD.status >= 400)), -(CASE OLD.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN OLD.reserved_nusd WHEN 'unsettled' THEN OLD.reserved_nusd "
+    "ELSE OLD.cost_nusd END), -(OLD.cost_input_nusd), -(OLD.cost_cached_nusd), "
+    "-(OLD.cost_cache_write_nusd), -(OLD.cost_output_nusd)) ON CONFLICT (day, team, "
+    "key_id, model, provider) DO UPDATE SET requests = requests + excluded.requests, "
+    "attempts = attempts + excluded.attempts, input_tokens = input_tokens + "
+    "excluded.input_tokens, cached_input_tokens = cached_input_tokens + "
+    "excluded.cached_input_tokens, cache_write_tokens = cache_write_tokens + "
+    "excluded.cache_write_tokens, output_tokens = output_tokens + "
+    "excluded.output_tokens, reasoning_tokens = reasoning_tokens + "
+    "excluded.reasoning_tokens, est_input_tokens = est_input_tokens + "
+    "excluded.est_input_tokens, reported_requests = reported_requests + "
+    "excluded.reported_requests, reported_input_tokens = reported_input_tokens + "
+    "excluded.reported_input_tokens, reported_est_input_tokens = "
+    "reported_est_input_tokens + excluded.reported_est_input_tokens, "
+    "estimated_requests = estimated_requests + excluded.estimated_requests, "
+    "overshoot_requests = overshoot_requests + excluded.overshoot_requests, "
+    "unsettled_requests = unsettled_requests + excluded.unsettled_requests, "
+    "error_requests = error_requests + excluded.error_requests, cost_nusd = cost_nusd "
+    "+ excluded.cost_nusd, cost_input_nusd = cost_input_nusd + "
+    "excluded.cost_input_nusd, cost_cached_nusd = cost_cached_nusd + "
+    "excluded.cost_cached_nusd, cost_cache_write_nusd = cost_cache_write_nusd + "
+    "excluded.cost_cache_write_nusd, cost_output_nusd = cost_output_nusd + "
+    "excluded.cost_output_nusd;"
+    "INSERT INTO rollup_daily (day, team, key_id, model, provider, requests, "
+    "attempts, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
+    "reasoning_tokens, est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (NEW.ts_us / "
+    "86400000000, NEW.team, NEW.key_id, NEW.model, NEW.provider, ((NEW.state <> "
+    "'released')), (1), (NEW.input_tokens), (NEW.cached_input_tokens), "
+    "(NEW.cache_write_tokens), (NEW.output_tokens), (NEW.reasoning_tokens), "
+    "(NEW.est_input_tokens), ((NEW.usage_estimated = 0 AND NEW.state IN ('recorded', "
+    "'settled') AND NEW.input_tokens > 0)), (CASE WHEN (NEW.usage_estimated = 0 AND "
+    "NEW.state IN ('recorded', 'settled') AND NEW.input_tokens > 0) THEN "
+    "NEW.input_tokens ELSE 0 END), (CASE WHEN (NEW.usage_estimated = 0 AND NEW.state "
+    "IN ('recorded', 'settled') AND NEW.input_tokens > 0) THEN NEW.est_input_tokens "
+    "ELSE 0 END), ((NEW.usage_estimated <> 0)), ((NEW.overshoot <> 0)), ((NEW.state = "
+    "'unsettled')), ((NEW.status >= 400)), (CASE NEW.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN NEW.reserved_nusd WHEN 'unsettled' THEN NEW.reserved_nusd "
+    "ELSE NEW.cost_nusd END), (NEW.cost_input_nusd), (NEW.cost_cached_nusd), "
+    "(NEW.cost_cache_write_nusd), (NEW.cost_output_nusd)) ON CONFLICT (day, team, "
+    "key_id, model, provider) DO UPDATE SET requests = requests + excluded.requests, "
+    "attempts = attempts + excluded.attempts, input_tokens = input_tokens + "
+    "excluded.input_tokens, cached_input_tokens = cached_input_tokens + "
+    "excluded.cached_input_tokens, cache_write_tokens = cache_write_tokens + "
+    "excluded.cache_write_tokens, output_tokens = output_tokens + "
+    "excluded.output_tokens, reasoning_tokens = reasoning_tokens + "
+    "excluded.reasoning_tokens, est_input_tokens = est_input_tokens + "
+    "excluded.est_input_tokens, reported_requests = reported_requests + "
+    "excluded.reported_requests, reported_input_tokens = reported_input_tokens + "
+    "excluded.reported_input_tokens, reported_est_input_tokens = "
+    "reported_est_input_tokens + excluded.reported_est_input_tokens, "
+    "estimated_requests = estimated_requests + excluded.estimated_requests, "
+    "overshoot_requests = overshoot_requests + excluded.overshoot_requests, "
+    "unsettled_requests = unsettled_requests + excluded.unsettled_requests, "
+    "error_requests = error_requests + excluded.error_requests, cost_nusd = cost_nusd "
+    "+ excluded.cost_nusd, cost_input_nusd = cost_input_nusd + "
+    "excluded.cost_input_nusd, cost_cached_nusd = cost_cached_nusd + "
+    "excluded.cost_cached_nusd, cost_cache_write_nusd = cost_cache_write_nusd + "
+    "excluded.cost_cache_write_nusd, cost_output_nusd = cost_output_nusd + "
+    "excluded.cost_output_nusd;"
+    " END;"
+    "CREATE TRIGGER requests_rollup_del AFTER DELETE ON requests BEGIN "
+    "INSERT INTO rollup_daily (day, team, key_id, model, provider, requests, "
+    "attempts, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
+    "reasoning_tokens, est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (OLD.ts_us / "
+    "86400000000, OLD.team, OLD.key_id, OLD.model, OLD.provider, -((OLD.state <> "
+    "'released')), -(1), -(OLD.input_tokens), -(OLD.cached_input_tokens), "
+    "-(OLD.cache_write_tokens), -(OLD.output_tokens), -(OLD.reasoning_tokens), "
+    "-(OLD.est_input_tokens), -((OLD.usage_estimated = 0 AND OLD.state IN "
+    "('recorded', 'settled') AND OLD.input_tokens > 0)), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.input_tokens ELSE 0 END), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.est_input_tokens ELSE 0 END), "
+    "-((OLD.usage_estimated <> 0)), -((OLD.overshoot <> 0)), -((OLD.state = "
+    "'unsettled')), -((OLD.status >= 400)), -(CASE OLD.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN OLD.reserved_nusd WHEN 'unsettled' THEN OLD.reserved_nusd "
+    "ELSE OLD.cost_nusd END), -(OLD.cost_input_nusd), -(OLD.cost_cached_nusd), "
+    "-(OLD.cost_cache_write_nusd), -(OLD.cost_output_nusd)) ON CONFLICT (day, team, "
+    "key_id, model, provider) DO UPDATE SET requests = requests + excluded.requests, "
+    "attempts = attempts + excluded.attempts, input_tokens = input_tokens + "
+    "excluded.input_tokens, cached_input_tokens = cached_input_tokens + "
+    "excluded.cached_input_tokens, cache_write_tokens = cache_write_tokens + "
+    "excluded.cache_write_tokens, output_tokens = output_tokens + "
+    "excluded.output_tokens, reasoning_tokens = reasoning_tokens + "
+    "excluded.reasoning_tokens, est_input_tokens = est_input_tokens + "
+    "excluded.est_input_tokens, reported_requests = reported_requests + "
+    "excluded.reported_requests, reported_input_tokens = reported_input_tokens + "
+    "excluded.reported_input_tokens, reported_est_input_tokens = "
+    "reported_est_input_tokens + excluded.reported_est_input_tokens, "
+    "estimated_requests = estimated_requests + excluded.estimated_requests, "
+    "overshoot_requests = overshoot_requests + excluded.overshoot_requests, "
+    "unsettled_requests = unsettled_requests + excluded.unsettled_requests, "
+    "error_requests = error_requests + excluded.error_requests, cost_nusd = cost_nusd "
+    "+ excluded.cost_nusd, cost_input_nusd = cost_input_nusd + "
+    "excluded.cost_input_nusd, cost_cached_nusd = cost_cached_nusd + "
+    "excluded.cost_cached_nusd, cost_cache_write_nusd = cost_cache_write_nusd + "
+    "excluded.cost_cache_write_nusd, cost_output_nusd = cost_output_nusd + "
+    "excluded.cost_output_nusd;"
+    " END;"
+    "INSERT INTO rollup_daily SELECT ts_us / 86400000000, team, key_id, model, provider, "
+    "sum((state <> 'released')), sum(1), sum(input_tokens), sum(cached_input_tokens), "
+    "sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), "
+    "sum(est_input_tokens), sum((usage_estimated = 0 AND state IN ('recorded', "
+    "'settled') AND input_tokens > 0)), sum(CASE WHEN (usage_estimated = 0 AND state "
+    "IN ('recorded', 'settled') AND input_tokens > 0) THEN input_tokens ELSE 0 END), "
+    "sum(CASE WHEN (usage_estimated = 0 AND state IN ('recorded', 'settled') AND "
+    "input_tokens > 0) THEN est_input_tokens ELSE 0 END), sum((usage_estimated <> "
+    "0)), sum((overshoot <> 0)), sum((state = 'unsettled')), sum((status >= 400)), "
+    "sum(CASE state WHEN 'released' THEN 0 WHEN 'reserved' THEN reserved_nusd WHEN "
+    "'unsettled' THEN reserved_nusd ELSE cost_nusd END), sum(cost_input_nusd), "
+    "sum(cost_cached_nusd), sum(cost_cache_write_nusd), sum(cost_output_nusd) FROM "
+    "requests R GROUP BY 1, 2, 3, 4, 5;",
+    /* 6: the same sums per (UTC day, team) only, for reports by team and day (a month is
+     * days x teams rows), kept by their own triggers in the same transaction, filled from
+     * rollup_daily. */
+    "CREATE TABLE rollup_team_daily ("
+    "  day INTEGER NOT NULL, team TEXT NOT NULL,"
+    "  requests INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cached_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cache_write_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  output_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  est_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  reported_requests INTEGER NOT NULL DEFAULT 0,"
+    "  reported_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  reported_est_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  estimated_requests INTEGER NOT NULL DEFAULT 0,"
+    "  overshoot_requests INTEGER NOT NULL DEFAULT 0,"
+    "  unsettled_requests INTEGER NOT NULL DEFAULT 0,"
+    "  error_requests INTEGER NOT NULL DEFAULT 0,"
+    "  cost_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_input_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_cached_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_cache_write_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  cost_output_nusd INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (day, team)"
+    ") WITHOUT ROWID;"
+    "CREATE TRIGGER requests_rollup_team_ins AFTER INSERT ON requests BEGIN "
+    "INSERT INTO rollup_team_daily (day, team, requests, attempts, input_tokens, "
+    "cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, "
+    "est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (NEW.ts_us / "
+    "86400000000, NEW.team, ((NEW.state <> 'released')), (1), (NEW.input_tokens), "
+    "(NEW.cached_input_tokens), (NEW.cache_write_tokens), (NEW.output_tokens), "
+    "(NEW.reasoning_tokens), (NEW.est_input_tokens), ((NEW.usage_estimated = 0 AND "
+    "NEW.state IN ('recorded', 'settled') AND NEW.input_tokens > 0)), (CASE WHEN "
+    "(NEW.usage_estimated = 0 AND NEW.state IN ('recorded', 'settled') AND "
+    "NEW.input_tokens > 0) THEN NEW.input_tokens ELSE 0 END), (CASE WHEN "
+    "(NEW.usage_estimated = 0 AND NEW.state IN ('recorded', 'settled') AND "
+    "NEW.input_tokens > 0) THEN NEW.est_input_tokens ELSE 0 END), "
+    "((NEW.usage_estimated <> 0)), ((NEW.overshoot <> 0)), ((NEW.state = "
+    "'unsettled')), ((NEW.status >= 400)), (CASE NEW.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN NEW.reserved_nusd WHEN 'unsettled' THEN NEW.reserved_nusd "
+    "ELSE NEW.cost_nusd END), (NEW.cost_input_nusd), (NEW.cost_cached_nusd), "
+    "(NEW.cost_cache_write_nusd), (NEW.cost_output_nusd)) ON CONFLICT (day, team) DO "
+    "UPDATE SET requests = requests + excluded.requests, attempts = attempts + "
+    "excluded.attempts, input_tokens = input_tokens + excluded.input_tokens, "
+    "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
+    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = "
+    "reasoning_tokens + excluded.reasoning_tokens, est_input_tokens = "
+    "est_input_tokens + excluded.est_input_tokens, reported_requests = "
+    "reported_requests + excluded.reported_requests, reported_input_tokens = "
+    "reported_input_tokens + excluded.reported_input_tokens, "
+    "reported_est_input_tokens = reported_est_input_tokens + "
+    "excluded.reported_est_input_tokens, estimated_requests = estimated_requests + "
+    "excluded.estimated_requests, overshoot_requests = overshoot_requests + "
+    "excluded.overshoot_requests, unsettled_requests = unsettled_requests + "
+    "excluded.unsettled_requests, error_requests = error_requests + "
+    "excluded.error_requests, cost_nusd = cost_nusd + excluded.cost_nusd, "
+    "cost_input_nusd = cost_input_nusd + excluded.cost_input_nusd, cost_cached_nusd = "
+    "cost_cached_nusd + excluded.cost_cached_nusd, cost_cache_write_nusd = "
+    "cost_cache_write_nusd + excluded.cost_cache_write_nusd, cost_output_nusd = "
+    "cost_output_nusd + excluded.cost_output_nusd;"
+    " END;"
+    "CREATE TRIGGER requests_rollup_team_upd AFTER UPDATE ON requests BEGIN "
+    "INSERT INTO rollup_team_daily (day, team, requests, attempts, input_tokens, "
+    "cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, "
+    "est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (OLD.ts_us / "
+    "86400000000, OLD.team, -((OLD.state <> 'released')), -(1), -(OLD.input_tokens), "
+    "-(OLD.cached_input_tokens), -(OLD.cache_write_tokens), -(OLD.output_tokens), "
+    "-(OLD.reasoning_tokens), -(OLD.est_input_tokens), -((OLD.usage_estimated = 0 AND "
+    "OLD.state IN ('recorded', 'settled') AND OLD.input_tokens > 0)), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.input_tokens ELSE 0 END), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.est_input_tokens ELSE 0 END), "
+    "-((OLD.usage_estimated <> 0)), -((OLD.overshoot <> 0)), -((OLD.state = "
+    "'unsettled')), -((OLD.status >= 400)), -(CASE OLD.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN OLD.reserved_nusd WHEN 'unsettled' THEN OLD.reserved_nusd "
+    "ELSE OLD.cost_nusd END), -(OLD.cost_input_nusd), -(OLD.cost_cached_nusd), "
+    "-(OLD.cost_cache_write_nusd), -(OLD.cost_output_nusd)) ON CONFLICT (day, team) "
+    "DO UPDATE SET requests = requests + excluded.requests, attempts = attempts + "
+    "excluded.attempts, input_tokens = input_tokens + excluded.input_tokens, "
+    "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
+    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = "
+    "reasoning_tokens + excluded.reasoning_tokens, est_input_tokens = "
+    "est_input_tokens + excluded.est_input_tokens, reported_requests = "
+    "reported_requests + excluded.reported_requests, reported_input_tokens = "
+    "reported_input_tokens + excluded.reported_input_tokens, "
+    "reported_est_input_tokens = reported_est_input_tokens + "
+    "excluded.reported_est_input_tokens, estimated_requests = estimated_requests + "
+    "excluded.estimated_requests, overshoot_requests = overshoot_requests + "
+    "excluded.overshoot_requests, unsettled_requests = unsettled_requests + "
+    "excluded.unsettled_requests, error_requests = error_requests + "
+    "excluded.error_requests, cost_nusd = cost_nusd + excluded.cost_nusd, "
+    "cost_input_nusd = cost_input_nusd + excluded.cost_input_nusd, cost_cached_nusd = "
+    "cost_cached_nusd + excluded.cost_cached_nusd, cost_cache_write_nusd = "
+    "cost_cache_write_nusd + excluded.cost_cache_write_nusd, cost_output_nusd = "
+    "cost_output_nusd + excluded.cost_output_nusd;"
+    "INSERT INTO rollup_team_daily (day, team, requests, attempts, input_tokens, "
+    "cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, "
+    "est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (NEW.ts_us / "
+    "86400000000, NEW.team, ((NEW.state <> 'released')), (1), (NEW.input_tokens), "
+    "(NEW.cached_input_tokens), (NEW.cache_write_tokens), (NEW.output_tokens), "
+    "(NEW.reasoning_tokens), (NEW.est_input_tokens), ((NEW.usage_estimated = 0 AND "
+    "NEW.state IN ('recorded', 'settled') AND NEW.input_tokens > 0)), (CASE WHEN "
+    "(NEW.usage_estimated = 0 AND NEW.state IN ('recorded', 'settled') AND "
+    "NEW.input_tokens > 0) THEN NEW.input_tokens ELSE 0 END), (CASE WHEN "
+    "(NEW.usage_estimated = 0 AND NEW.state IN ('recorded', 'settled') AND "
+    "NEW.input_tokens > 0) THEN NEW.est_input_tokens ELSE 0 END), "
+    "((NEW.usage_estimated <> 0)), ((NEW.overshoot <> 0)), ((NEW.state = "
+    "'unsettled')), ((NEW.status >= 400)), (CASE NEW.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN NEW.reserved_nusd WHEN 'unsettled' THEN NEW.reserved_nusd "
+    "ELSE NEW.cost_nusd END), (NEW.cost_input_nusd), (NEW.cost_cached_nusd), "
+    "(NEW.cost_cache_write_nusd), (NEW.cost_output_nusd)) ON CONFLICT (day, team) DO "
+    "UPDATE SET requests = requests + excluded.requests, attempts = attempts + "
+    "excluded.attempts, input_tokens = input_tokens + excluded.input_tokens, "
+    "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
+    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = "
+    "reasoning_tokens + excluded.reasoning_tokens, est_input_tokens = "
+    "est_input_tokens + excluded.est_input_tokens, reported_requests = "
+    "reported_requests + excluded.reported_requests, reported_input_tokens = "
+    "reported_input_tokens + excluded.reported_input_tokens, "
+    "reported_est_input_tokens = reported_est_input_tokens + "
+    "excluded.reported_est_input_tokens, estimated_requests = estimated_requests + "
+    "excluded.estimated_requests, overshoot_requests = overshoot_requests + "
+    "excluded.overshoot_requests, unsettled_requests = unsettled_requests + "
+    "excluded.unsettled_requests, error_requests = error_requests + "
+    "excluded.error_requests, cost_nusd = cost_nusd + excluded.cost_nusd, "
+    "cost_input_nusd = cost_input_nusd + excluded.cost_input_nusd, cost_cached_nusd = "
+    "cost_cached_nusd + excluded.cost_cached_nusd, cost_cache_write_nusd = "
+    "cost_cache_write_nusd + excluded.cost_cache_write_nusd, cost_output_nusd = "
+    "cost_output_nusd + excluded.cost_output_nusd;"
+    " END;"
+    "CREATE TRIGGER requests_rollup_team_del AFTER DELETE ON requests BEGIN "
+    "INSERT INTO rollup_team_daily (day, team, requests, attempts, input_tokens, "
+    "cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, "
+    "est_input_tokens, reported_requests, reported_input_tokens, "
+    "reported_est_input_tokens, estimated_requests, overshoot_requests, "
+    "unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd) VALUES (OLD.ts_us / "
+    "86400000000, OLD.team, -((OLD.state <> 'released')), -(1), -(OLD.input_tokens), "
+    "-(OLD.cached_input_tokens), -(OLD.cache_write_tokens), -(OLD.output_tokens), "
+    "-(OLD.reasoning_tokens), -(OLD.est_input_tokens), -((OLD.usage_estimated = 0 AND "
+    "OLD.state IN ('recorded', 'settled') AND OLD.input_tokens > 0)), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.input_tokens ELSE 0 END), -(CASE WHEN "
+    "(OLD.usage_estimated = 0 AND OLD.state IN ('recorded', 'settled') AND "
+    "OLD.input_tokens > 0) THEN OLD.est_input_tokens ELSE 0 END), "
+    "-((OLD.usage_estimated <> 0)), -((OLD.overshoot <> 0)), -((OLD.state = "
+    "'unsettled')), -((OLD.status >= 400)), -(CASE OLD.state WHEN 'released' THEN 0 "
+    "WHEN 'reserved' THEN OLD.reserved_nusd WHEN 'unsettled' THEN OLD.reserved_nusd "
+    "ELSE OLD.cost_nusd END), -(OLD.cost_input_nusd), -(OLD.cost_cached_nusd), "
+    "-(OLD.cost_cache_write_nusd), -(OLD.cost_output_nusd)) ON CONFLICT (day, team) "
+    "DO UPDATE SET requests = requests + excluded.requests, attempts = attempts + "
+    "excluded.attempts, input_tokens = input_tokens + excluded.input_tokens, "
+    "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
+    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = "
+    "reasoning_tokens + excluded.reasoning_tokens, est_input_tokens = "
+    "est_input_tokens + excluded.est_input_tokens, reported_requests = "
+    "reported_requests + excluded.reported_requests, reported_input_tokens = "
+    "reported_input_tokens + excluded.reported_input_tokens, "
+    "reported_est_input_tokens = reported_est_input_tokens + "
+    "excluded.reported_est_input_tokens, estimated_requests = estimated_requests + "
+    "excluded.estimated_requests, overshoot_requests = overshoot_requests + "
+    "excluded.overshoot_requests, unsettled_requests = unsettled_requests + "
+    "excluded.unsettled_requests, error_requests = error_requests + "
+    "excluded.error_requests, cost_nusd = cost_nusd + excluded.cost_nusd, "
+    "cost_input_nusd = cost_input_nusd + excluded.cost_input_nusd, cost_cached_nusd = "
+    "cost_cached_nusd + excluded.cost_cached_nusd, cost_cache_write_nusd = "
+    "cost_cache_write_nusd + excluded.cost_cache_write_nusd, cost_output_nusd = "
+    "cost_output_nusd + excluded.cost_output_nusd;"
+    " END;"
+    "INSERT INTO rollup_team_daily SELECT day, team, "
+    "sum(requests), sum(attempts), sum(input_tokens), sum(cached_input_tokens), "
+    "sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), "
+    "sum(est_input_tokens), sum(reported_requests), sum(reported_input_tokens), "
+    "sum(reported_est_input_tokens), sum(estimated_requests), "
+    "sum(overshoot_requests), sum(unsettled_requests), sum(error_requests), "
+    "sum(cost_nusd), sum(cost_input_nusd), sum(cost_cached_nusd), "
+    "sum(cost_cache_write_nusd), sum(cost_output_nusd) FROM rollup_daily GROUP BY "
+    "day, team;",
+    /* 7: (next).  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -138,6 +537,7 @@ enum {
     S_RECORD_COUNT,
     S_RECORD_GET,
     S_SPEND_BY_DAY,
+    S_RECORD_SCAN,
     STMT_COUNT
 };
 
@@ -157,6 +557,27 @@ enum {
     "price_version, reserved_nusd, reserved_tokens, cost_nusd, cost_input_nusd, "            \
     "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
 #define REC_NCOLS 35
+/* A settlement replaces its reservation's row in place (an upsert, so the rollup
+ * triggers see an UPDATE with the old and the new values). */
+#define REC_UPSERT_SET \
+    "ts_us = excluded.ts_us, team = excluded.team, key_id = excluded.key_id, " \
+    "provider = excluded.provider, requested_model = excluded.requested_model, " \
+    "model = excluded.model, endpoint = excluded.endpoint, est_input_tokens = " \
+    "excluded.est_input_tokens, input_tokens = excluded.input_tokens, " \
+    "cached_input_tokens = excluded.cached_input_tokens, cache_write_tokens = " \
+    "excluded.cache_write_tokens, output_tokens = excluded.output_tokens, " \
+    "reasoning_tokens = excluded.reasoning_tokens, usage_estimated = " \
+    "excluded.usage_estimated, status = excluded.status, upstream_status = " \
+    "excluded.upstream_status, latency_us = excluded.latency_us, ttfb_us = " \
+    "excluded.ttfb_us, streamed = excluded.streamed, client_aborted = " \
+    "excluded.client_aborted, state = excluded.state, reconcile = " \
+    "excluded.reconcile, overshoot = excluded.overshoot, rule = excluded.rule, " \
+    "policy_version = excluded.policy_version, price_version = " \
+    "excluded.price_version, reserved_nusd = excluded.reserved_nusd, " \
+    "reserved_tokens = excluded.reserved_tokens, cost_nusd = excluded.cost_nusd, " \
+    "cost_input_nusd = excluded.cost_input_nusd, cost_cached_nusd = " \
+    "excluded.cost_cached_nusd, cost_cache_write_nusd = " \
+    "excluded.cost_cache_write_nusd, cost_output_nusd = excluded.cost_output_nusd"
 /* What a row counts against budgets, by state (see tg_record_state in store.h). */
 #define CHARGED_NUSD                                                                         \
     "CASE state WHEN 'released' THEN 0 WHEN 'reserved' THEN reserved_nusd"                  \
@@ -195,10 +616,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      " tpm = CASE WHEN ?10 THEN ?11 ELSE tpm END"
                      " WHERE id = ?1",
     [S_KEY_REVOKED] = "SELECT revoked_at IS NOT NULL FROM keys WHERE id = ?1",
-    [S_RECORD_INSERT] = "INSERT OR REPLACE INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, "
+    [S_RECORD_INSERT] = "INSERT INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, "
                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
                         "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
-                        "?33, ?34, ?35)",
+                        "?33, ?34, ?35) ON CONFLICT (id, attempt) DO UPDATE SET " REC_UPSERT_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
@@ -206,6 +627,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                        " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
                        " sum(state <> 'released')"
                        " FROM requests WHERE ts_us >= ?1 GROUP BY team, key_id, day",
+    [S_RECORD_SCAN] = "SELECT " REC_COLS " FROM requests WHERE ts_us >= ?1 AND ts_us < ?2"
+                      " ORDER BY ts_us, id, attempt",
 };
 
 typedef struct {
@@ -923,6 +1346,120 @@ static int sqlite_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s,
     return rc;
 }
 
+/* ---------------------------------------------------------------- reports */
+
+/* The rollup columns summed by a report, in tg_report_row's order after the groups. */
+#define REPORT_SUMS                                                                          \
+    "sum(requests), sum(attempts), sum(input_tokens), sum(cached_input_tokens), "            \
+    "sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), "                   \
+    "sum(est_input_tokens), sum(reported_requests), sum(reported_input_tokens), "            \
+    "sum(reported_est_input_tokens), sum(estimated_requests), sum(overshoot_requests), "     \
+    "sum(unsettled_requests), sum(error_requests), sum(cost_nusd), sum(cost_input_nusd), "  \
+    "sum(cost_cached_nusd), sum(cost_cache_write_nusd), sum(cost_output_nusd)"
+#define REPORT_SQL_MAX 2048
+
+static const char *const report_cols[TG_REPORT_FIELD_COUNT] = {
+    [TG_REPORT_DAY] = "day",     [TG_REPORT_TEAM] = "team",         [TG_REPORT_KEY] = "key_id",
+    [TG_REPORT_MODEL] = "model", [TG_REPORT_PROVIDER] = "provider",
+};
+
+/* The report's SQL: only fixed column names from report_cols are spliced in. */
+static void report_sql(const tg_report_query *q, char *sql, size_t size)
+{
+    char groups[128] = "";
+    size_t gl = 0;
+    /* grouped by day and team at most: the (day, team) rollup has the same sums */
+    const char *table = "rollup_team_daily";
+    for (int i = 0; i < q->ngroup; i++)
+        if (q->group[i] != TG_REPORT_DAY && q->group[i] != TG_REPORT_TEAM)
+            table = "rollup_daily";
+    for (int i = 0; i < q->ngroup; i++)
+        gl += (size_t)snprintf(groups + gl, sizeof groups - gl, "%s%s", i ? ", " : "",
+                               report_cols[q->group[i]]);
+    if (q->ngroup)
+        snprintf(sql, size,
+                 "SELECT %s, " REPORT_SUMS " FROM %s WHERE day BETWEEN ?1 AND ?2"
+                 " AND (?3 = '' OR team = ?3) GROUP BY %s HAVING sum(attempts) <> 0"
+                 " ORDER BY %s",
+                 groups, table, groups, groups);
+    else
+        snprintf(sql, size,
+                 "SELECT " REPORT_SUMS " FROM %s WHERE day BETWEEN ?1 AND ?2"
+                 " AND (?3 = '' OR team = ?3) HAVING sum(attempts) <> 0", table);
+}
+
+static void read_report_row(sqlite3_stmt *s, const tg_report_query *q, tg_report_row *r)
+{
+    memset(r, 0, sizeof *r);
+    int i = 0;
+    for (; i < q->ngroup; i++) {
+        switch (q->group[i]) {
+        case TG_REPORT_DAY: r->day = sqlite3_column_int64(s, i); break;
+        case TG_REPORT_TEAM: column_copy(s, i, r->team, sizeof r->team); break;
+        case TG_REPORT_KEY: column_copy(s, i, r->key_id, sizeof r->key_id); break;
+        case TG_REPORT_MODEL: column_copy(s, i, r->model, sizeof r->model); break;
+        default: column_copy(s, i, r->provider, sizeof r->provider); break;
+        }
+    }
+    int64_t *sums[] = {&r->requests, &r->attempts, &r->input_tokens, &r->cached_input_tokens,
+                       &r->cache_write_tokens, &r->output_tokens, &r->reasoning_tokens,
+                       &r->est_input_tokens, &r->reported_requests, &r->reported_input_tokens,
+                       &r->reported_est_input_tokens, &r->estimated_requests,
+                       &r->overshoot_requests, &r->unsettled_requests, &r->error_requests,
+                       &r->cost_nusd, &r->cost_input_nusd, &r->cost_cached_nusd,
+                       &r->cost_cache_write_nusd, &r->cost_output_nusd};
+    for (size_t k = 0; k < sizeof sums / sizeof *sums; k++)
+        *sums[k] = sqlite3_column_int64(s, i++);
+}
+
+static int sqlite_report(tg_store *st, const tg_report_query *q, tg_report_row **out,
+                         size_t *n)
+{
+    char sql[REPORT_SQL_MAX];
+    sqlite3_stmt *s = NULL;
+    report_sql(q, sql, sizeof sql);
+    if (sqlite3_prepare_v2(db_of(st), sql, -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st);
+    sqlite3_bind_int64(s, 1, q->from_day);
+    sqlite3_bind_int64(s, 2, q->to_day);
+    sqlite3_bind_text(s, 3, q->team, -1, SQLITE_STATIC);
+    tg_report_row *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = TG_STORE_OK, step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((rc = grow(st, (void **)&arr, &cap, len, sizeof *arr)) != TG_STORE_OK)
+            break;
+        read_report_row(s, q, &arr[len++]);
+    }
+    if (rc == TG_STORE_OK && step != SQLITE_DONE)
+        rc = db_fail(st);
+    sqlite3_finalize(s);
+    if (rc != TG_STORE_OK) {
+        free(arr);
+        return rc;
+    }
+    *out = arr, *n = len;
+    return TG_STORE_OK;
+}
+
+static int sqlite_records_scan(tg_store *st, int64_t from_us, int64_t to_us, tg_record_fn fn,
+                               void *ctx)
+{
+    sqlite3_stmt *s = stmt_get(st, S_RECORD_SCAN);
+    if (!s)
+        return TG_STORE_ERROR;
+    sqlite3_bind_int64(s, 1, from_us);
+    sqlite3_bind_int64(s, 2, to_us);
+    tg_record r;
+    int step, stop = 0;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        read_record(s, &r);
+        if ((stop = fn(ctx, &r)) != 0)
+            return stmt_done(st, s, stop);
+    }
+    return stmt_done(st, s, step == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+}
+
 const tg_store_backend tg_store_sqlite_backend = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -942,4 +1479,6 @@ const tg_store_backend tg_store_sqlite_backend = {
     .record_get = sqlite_record_get,
     .ledger_recover = sqlite_ledger_recover,
     .spend_by_day = sqlite_spend_by_day,
+    .report = sqlite_report,
+    .records_scan = sqlite_records_scan,
 };

@@ -12,7 +12,10 @@ fuzz_seconds=${FUZZ_SECONDS:-60}
 step() { printf '\n=== %s\n' "$*"; }
 
 step "setup and release build (gcc)"
-bash deploy/setup.sh
+# what only the tests need beside the build: nginx-light + openssl (the HTTP/2 upstream
+# test's TLS front, tests/integration/test_http2.py), chromium + a font (the dashboard's
+# screenshot test), wrk (so the benchmarks under bench/ can run on the same set-up)
+bash deploy/setup.sh nginx-light openssl wrk chromium fonts-dejavu-core
 
 step "tests: release build (gcc)"
 meson test -C build --print-errorlogs

@@ -256,9 +256,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 4 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
-                        4 key tags */
-#define SCHEMA_NOW_STR "4"
+#define SCHEMA_NOW 6 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
+                        4 key tags, 5 daily rollups, 6 (day, team) rollups */
+#define SCHEMA_NOW_STR "6"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -934,6 +934,73 @@ START_TEST(ledger_states_and_recovery)
 }
 END_TEST
 
+/* The daily rollups follow every write of the ledger (insert, settlement upsert, release,
+ * recovery's update) in the same transaction: a report equals the sums of the records. */
+START_TEST(rollups_follow_the_ledger)
+{
+    tg_store *st = open_ok();
+    const int64_t day0 = INT64_C(1764547200000000); /* 2025-12-01T00:00:00Z */
+    const int64_t h = INT64_C(3600000000);
+    tg_record recs[] = {
+        ledger_rec("a", day0 + h, "key_a", TG_RECORD_RESERVED, 1000, 0),
+        ledger_rec("b", day0 + 2 * h, "key_a", TG_RECORD_RESERVED, 2000, 0),
+        ledger_rec("c", day0 + 3 * h, "key_b", TG_RECORD_RESERVED, 4000, 0),
+        ledger_rec("d", day0 + 25 * h, "key_a", TG_RECORD_RECORDED, 0, 30),
+    };
+    snprintf(recs[3].model, sizeof recs[3].model, "m2");
+    recs[3].usage_estimated = true;
+    ck_assert_int_eq(tg_store_records_insert(st, recs, 4), TG_STORE_OK);
+    tg_record settled = recs[0], rel = recs[1];
+    settled.state = TG_RECORD_SETTLED;
+    settled.cost_nusd = 1500;
+    settled.est_input_tokens = 18;
+    rel.state = TG_RECORD_RELEASED;
+    rel.input_tokens = rel.output_tokens = 0;
+    tg_record fin[] = {settled, rel};
+    ck_assert_int_eq(tg_store_records_insert(st, fin, 2), TG_STORE_OK);
+    int64_t n = 0;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+
+    int64_t day = day0 / TG_REPORT_DAY_US;
+    tg_report_query q = {.from_day = day, .to_day = day + 1, .ngroup = 2,
+                         .group = {TG_REPORT_KEY, TG_REPORT_DAY}};
+    tg_report_row *rows;
+    size_t nrows;
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_OK);
+    ck_assert_uint_eq(nrows, 3);
+    /* key_a day0: a settled (1500) + b released (nothing, one attempt) */
+    ck_assert_str_eq(rows[0].key_id, "key_a");
+    ck_assert(rows[0].day == day && rows[0].requests == 1 && rows[0].attempts == 2);
+    ck_assert(rows[0].cost_nusd == 1500 && rows[0].input_tokens == 20);
+    ck_assert(rows[0].reported_requests == 1 && rows[0].reported_est_input_tokens == 18);
+    /* key_a day0+1: d, recorded, estimated */
+    ck_assert(rows[1].day == day + 1 && rows[1].cost_nusd == 30 && rows[1].estimated_requests == 1);
+    /* key_b: c unsettled at its reservation */
+    ck_assert_str_eq(rows[2].key_id, "key_b");
+    ck_assert(rows[2].cost_nusd == 4000 && rows[2].unsettled_requests == 1);
+    free(rows);
+    q.ngroup = 1; /* by team: the (day, team) rollup */
+    q.group[0] = TG_REPORT_TEAM;
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_OK);
+    ck_assert(nrows == 1 && rows[0].cost_nusd == 5530 && rows[0].attempts == 4 &&
+              rows[0].unsettled_requests == 1 && rows[0].estimated_requests == 1);
+    free(rows);
+    q.ngroup = 0; /* one total row */
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_OK);
+    ck_assert(nrows == 1 && rows[0].cost_nusd == 5530 && rows[0].attempts == 4);
+    free(rows);
+    q.from_day = day + 2; /* nothing in range */
+    q.to_day = day + 3;
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_OK);
+    ck_assert_uint_eq(nrows, 0);
+    q.to_day = day; /* reversed */
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_INVALID);
+    q = (tg_report_query){.to_day = day, .ngroup = 2, .group = {TG_REPORT_DAY, TG_REPORT_DAY}};
+    ck_assert_int_eq(tg_store_report(st, &q, &rows, &nrows), TG_STORE_INVALID);
+    tg_store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -965,6 +1032,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, records_insert_batch);
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
+    tcase_add_test(db, rollups_follow_the_ledger);
     suite_add_tcase(s, db);
     return s;
 }
