@@ -76,16 +76,22 @@
 #define TG_H2_MAX_STREAMS 1000                      /* per HTTP/2 upstream connection (the
                                                        server's own limit may be lower) */
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
+#define TG_PARKED_MAX 64                            /* idle upstream sockets left in a
+                                                       worker's epoll set (see on_curl_socket) */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
 #define TG_KEY_CACHE_TTL_US 2000000                 /* a revocation takes effect within */
 #define TG_MAX_ATTEMPTS 10                          /* upstream attempts per request */
+#define TG_ZERO_WAIT_SKIP 2                         /* see worker_main */
+#define TG_LAZY_WATCH_MS 20                         /* a non-streamed request's client is
+                                                       watched once suspended this long */
 
-typedef enum { SRC_MHD, SRC_CURL, SRC_CLIENT, SRC_LEDGER } src_kind;
+typedef enum { SRC_MHD, SRC_CURL, SRC_CURL_IDLE, SRC_DEAD, SRC_CLIENT, SRC_LEDGER } src_kind;
 
 typedef struct {
     src_kind kind;
     int fd;
-    void *ptr;
+    void *ptr;       /* SRC_CLIENT: the request; SRC_DEAD: the next dead source */
+    uint32_t events; /* SRC_CURL, SRC_CURL_IDLE: what the epoll set watches for */
 } evsrc;
 
 typedef struct worker worker;
@@ -165,6 +171,8 @@ typedef struct tg_req {
     /* client socket watch */
     evsrc watch;
     bool watching;
+    bool stream_asked; /* the body asks for a stream: watched as soon as suspended */
+    int64_t watch_due; /* monotonic us: the lazy watch is to be armed then; 0 none */
     /* times */
     int64_t t_start, t_up_start, t_first_byte, t_last_data, t_end; /* monotonic us */
     int64_t wall_start_us; /* UTC, for the record */
@@ -184,6 +192,9 @@ struct worker {
     key_cache_entry *keys; /* TG_KEY_CACHE_SLOTS, direct-mapped */
     CURL *easy_pool[TG_EASY_POOL]; /* reset handles ready for reuse */
     int neasy;
+    evsrc *parked[TG_PARKED_MAX]; /* idle upstream sockets still in the epoll set */
+    int nparked;
+    evsrc *dead; /* upstream sources gone during this round of events: freed after it */
     int idx;
     pthread_t th;
     const tg_config *cfg;
@@ -200,6 +211,8 @@ struct worker {
     int64_t id_us;   /* the last request id's microsecond, and its sequence */
     unsigned id_seq;
     int64_t last_sweep;
+    int zero_waits; /* rounds in a row without epoll_wait (timeout 0) */
+    int64_t watch_deadline; /* monotonic us: the earliest lazy watch due; -1 none */
     bool quiesced;
     int64_t drain_deadline;
 };
@@ -279,7 +292,7 @@ static void watch_client(tg_req *r)
         MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci || r->watching)
         return;
-    r->watch = (evsrc){SRC_CLIENT, ci->connect_fd, r};
+    r->watch = (evsrc){SRC_CLIENT, ci->connect_fd, r, EPOLLRDHUP};
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = &r->watch};
     if (epoll_ctl(r->w->epfd, EPOLL_CTL_ADD, r->watch.fd, &ev) == 0)
         r->watching = true;
@@ -293,19 +306,47 @@ static void unwatch_client(tg_req *r)
     r->watching = false;
 }
 
+/* Suspends the connection.  A stream's client is watched at once; a non-streamed
+ * request's only once it has waited TG_LAZY_WATCH_MS (arm_due_watches): most answers come
+ * sooner, and then its socket never enters the epoll set (two epoll_ctl saved). */
 static void suspend(tg_req *r)
 {
     if (r->suspended)
         return;
     MHD_suspend_connection(r->con);
     r->suspended = true;
-    watch_client(r);
+    if (r->stream_asked || r->streaming) {
+        watch_client(r);
+        return;
+    }
+    worker *w = r->w;
+    r->watch_due = now_us() + (int64_t)TG_LAZY_WATCH_MS * 1000;
+    if (w->watch_deadline < 0 || r->watch_due < w->watch_deadline)
+        w->watch_deadline = r->watch_due;
+}
+
+/* Arms the lazy watches that are due (see suspend); the next due one sets the deadline.
+ * A client that left meanwhile is reported by epoll at once (RDHUP is level-triggered). */
+static void arm_due_watches(worker *w, int64_t now)
+{
+    w->watch_deadline = -1;
+    for (tg_req *r = w->active; r; r = r->next) {
+        if (!r->watch_due || !r->suspended || !r->con)
+            continue;
+        if (r->watch_due <= now) {
+            r->watch_due = 0;
+            watch_client(r);
+        } else if (w->watch_deadline < 0 || r->watch_due < w->watch_deadline) {
+            w->watch_deadline = r->watch_due;
+        }
+    }
 }
 
 static void resume(tg_req *r)
 {
     if (!r->suspended)
         return;
+    r->watch_due = 0;
     unwatch_client(r);
     r->suspended = false;
     MHD_resume_connection(r->con);
@@ -572,6 +613,8 @@ static void upstream_url(const char *base, const char *path, char *out, size_t n
         snprintf(out, n, "%s%s", base, path);
 }
 
+static int on_curl_close(void *userp, curl_socket_t s);
+
 static int start_upstream(tg_req *r, const char *body, size_t len)
 {
     const tg_provider_config *p = r->prov;
@@ -622,10 +665,12 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     if (p->ca_file[0])
         curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->w);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, p->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->total_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, asks_stream(body, len) ?
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, r->stream_asked ?
                      (long)TG_UPSTREAM_STREAM_BUFFER : (long)TG_UPSTREAM_BUFFER);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum */
     if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
@@ -1218,6 +1263,7 @@ static enum MHD_Result start_request(tg_req *r)
     cJSON *body = parse_request(r, &ret);
     if (!body)
         return ret;
+    r->stream_asked = asks_stream(r->body.p, r->body.len);
     if (r->count_only) {
         cJSON_Delete(body);
         return answer_count(r);
@@ -1823,30 +1869,102 @@ static void sweep(worker *w, int64_t now)
 
 /* ------------------------------------------------------------------ event loop */
 
+/* Retires a libcurl socket's source: an event of this round may still point at it, so it
+ * is freed after the round (free_dead), and ignored until then. */
+static void retire(worker *w, evsrc *src)
+{
+    if (!src)
+        return;
+    src->kind = SRC_DEAD;
+    src->ptr = w->dead;
+    w->dead = src;
+}
+
+static void free_dead(worker *w)
+{
+    while (w->dead) {
+        evsrc *next = w->dead->ptr;
+        free(w->dead);
+        w->dead = next;
+    }
+}
+
+/* Takes the parked source of socket fd out of the parked list; NULL when not parked. */
+static evsrc *unpark(worker *w, int fd)
+{
+    for (int i = 0; i < w->nparked; i++)
+        if (w->parked[i]->fd == fd) {
+            evsrc *src = w->parked[i];
+            w->parked[i] = w->parked[--w->nparked];
+            return src;
+        }
+    return NULL;
+}
+
+/* libcurl's socket callback.  A keep-alive upstream connection is removed when its transfer
+ * ends and added back when the next one starts: instead of EPOLL_CTL_DEL and ADD each
+ * time, an idle socket stays in the epoll set, parked (watching EPOLLIN only), and is
+ * taken back without a syscall.  Parked sockets stay open until libcurl closes them through
+ * on_curl_close, which unparks them first, so a parked fd is never a reused number.  An
+ * event on a parked socket (the upstream closed it, or sent something unasked) takes it
+ * out of the set (handle_event); libcurl finds the connection dead when it next checks. */
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     worker *w = userp;
     evsrc *src = socketp;
     (void)e;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-        free(src);
         curl_multi_assign(w->multi, s, NULL);
+        if (!src)
+            return 0;
+        if (w->nparked < TG_PARKED_MAX) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
+            if (src->events == EPOLLIN || epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) == 0) {
+                src->kind = SRC_CURL_IDLE;
+                src->events = EPOLLIN;
+                w->parked[w->nparked++] = src;
+                return 0;
+            }
+        }
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+        retire(w, src);
         return 0;
     }
     struct epoll_event ev = {0};
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (!src) {
+    if (!src && (src = unpark(w, s))) { /* still in the epoll set */
+        src->kind = SRC_CURL;
+        curl_multi_assign(w->multi, s, src);
+    } else if (!src) {
         src = malloc(sizeof *src);
         if (!src)
             return -1;
-        *src = (evsrc){SRC_CURL, s, NULL};
+        *src = (evsrc){SRC_CURL, s, NULL, ev.events};
         curl_multi_assign(w->multi, s, src);
         ev.data.ptr = src;
         return epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) == 0 ? 0 : -1;
     }
+    if (src->events == ev.events)
+        return 0;
+    src->events = ev.events;
     ev.data.ptr = src;
     return epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) == 0 ? 0 : -1;
+}
+
+/* libcurl closes a socket (CURLOPT_CLOSESOCKETFUNCTION): a parked one is forgotten first
+ * (closing it takes it out of the epoll set). */
+static int on_curl_close(void *userp, curl_socket_t s)
+{
+    worker *w = userp;
+    retire(w, unpark(w, s));
+    return close(s);
+}
+
+/* An event on a parked socket: out of the epoll set until libcurl uses it again. */
+static void idle_socket_event(worker *w, evsrc *src)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+    retire(w, unpark(w, src->fd));
 }
 
 static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
@@ -1865,6 +1983,11 @@ static int loop_timeout_ms(worker *w, int64_t now)
         if (c < t)
             t = c < 0 ? 0 : c;
     }
+    if (w->watch_deadline >= 0) {
+        int64_t d = (w->watch_deadline - now + 999) / 1000;
+        if (d < t)
+            t = d < 0 ? 0 : d;
+    }
     MHD_UNSIGNED_LONG_LONG mt;
     if (MHD_get_timeout(w->mhd, &mt) == MHD_YES && (int64_t)mt < t)
         t = (int64_t)mt;
@@ -1880,6 +2003,8 @@ static void handle_event(worker *w, struct epoll_event *ev)
                     (ev->events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                     (ev->events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
         curl_multi_socket_action(w->multi, src->fd, flags, &running);
+    } else if (src->kind == SRC_CURL_IDLE) {
+        idle_socket_event(w, src);
     } else if (src->kind == SRC_CLIENT) {
         client_left(src->ptr);
     } else if (src->kind == SRC_LEDGER) {
@@ -1903,10 +2028,20 @@ static void *worker_main(void *arg)
         if (w->quiesced && (!w->active || now_us() > w->drain_deadline))
             break;
         int64_t now = now_us();
-        int n = epoll_wait(w->epfd, evs, 256, loop_timeout_ms(w, now));
+        int t = loop_timeout_ms(w, now), n = 0;
+        /* libmicrohttpd asks to run again at once (timeout 0) for a few rounds after each
+         * answer, advancing the connection a state at a time: skip the epoll_wait of the
+         * first TG_ZERO_WAIT_SKIP such rounds in a row (events wait that long at most) */
+        if (t > 0 || w->zero_waits >= TG_ZERO_WAIT_SKIP) {
+            n = epoll_wait(w->epfd, evs, 256, t);
+            w->zero_waits = 0;
+        } else {
+            w->zero_waits++;
+        }
         for (int i = 0; i < n; i++)
             if (evs[i].data.ptr != &w->mhd_src)
                 handle_event(w, &evs[i]);
+        free_dead(w);
         now = now_us();
         if (w->curl_deadline >= 0 && now >= w->curl_deadline) {
             w->curl_deadline = -1;
@@ -1914,6 +2049,8 @@ static void *worker_main(void *arg)
         }
         drain_curl_messages(w);
         MHD_run(w->mhd);
+        if (w->watch_deadline >= 0 && now_us() >= w->watch_deadline)
+            arm_due_watches(w, now_us());
         if (now - w->last_sweep >= TG_SWEEP_MS * 1000) {
             w->last_sweep = now;
             sweep(w, now);
@@ -1946,6 +2083,7 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
     w->idx = idx;
     w->cfg = cfg;
     w->curl_deadline = -1;
+    w->watch_deadline = -1;
     if (RAND_bytes((unsigned char *)&w->rng, sizeof w->rng) != 1 || w->rng == 0)
         w->rng = (uint64_t)now_us() | 1;
     if (tg_store_open(cfg->store, &w->store, err, errlen) != TG_STORE_OK)
@@ -1965,7 +2103,7 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
         snprintf(err, errlen, "cannot create the ledger notice fd: %s", strerror(errno));
         return -1;
     }
-    w->ledger_src = (evsrc){SRC_LEDGER, tg_ledger_waiter_fd(w->waiter), NULL};
+    w->ledger_src = (evsrc){SRC_LEDGER, tg_ledger_waiter_fd(w->waiter), NULL, EPOLLIN};
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &w->ledger_src};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ledger_src.fd, &lev) != 0) {
         snprintf(err, errlen, "epoll: %s", strerror(errno));
@@ -2002,7 +2140,7 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    w->mhd_src = (evsrc){SRC_MHD, di->epoll_fd, NULL};
+    w->mhd_src = (evsrc){SRC_MHD, di->epoll_fd, NULL, EPOLLIN};
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->mhd_src};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0) {
         snprintf(err, errlen, "epoll: %s", strerror(errno));
@@ -2050,7 +2188,10 @@ static void worker_free(worker *w)
     while (w->neasy)
         curl_easy_cleanup(w->easy_pool[--w->neasy]);
     if (w->multi)
-        curl_multi_cleanup(w->multi);
+        curl_multi_cleanup(w->multi); /* closes the pooled connections (on_curl_close) */
+    while (w->nparked) /* none left normally */
+        free(w->parked[--w->nparked]);
+    free_dead(w);
     if (w->epfd > 0)
         close(w->epfd);
     tg_store_close(w->store);

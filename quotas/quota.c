@@ -479,8 +479,8 @@ static int enter(admission *a)
     return 0;
 }
 
-/* Queues the reservation row. */
-static void write_reservation(tg_quota *q, const tg_quota_ask *ask, const tg_quota_result *res)
+/* Queues the reservation row; true when it is already durable (committed inline). */
+static bool write_reservation(tg_quota *q, const tg_quota_ask *ask, const tg_quota_result *res)
 {
     tg_record r = *ask->rec;
     snprintf(r.team, sizeof r.team, "%s", ask->key->team);
@@ -491,7 +491,7 @@ static void write_reservation(tg_quota *q, const tg_quota_ask *ask, const tg_quo
     r.reconcile = r.overshoot = false;
     r.cost_nusd = r.cost_input_nusd = r.cost_cached_nusd = 0;
     r.cost_cache_write_nusd = r.cost_output_nusd = 0;
-    tg_ledger_submit(q->cfg.ledger, &r, ask->waiter, ask->cookie);
+    return tg_ledger_submit(q->cfg.ledger, &r, ask->waiter, ask->cookie);
 }
 
 int tg_quota_reserve(tg_quota *q, const tg_quota_ask *ask, tg_quota_hold *hold,
@@ -527,8 +527,8 @@ int tg_quota_reserve(tg_quota *q, const tg_quota_ask *ask, tg_quota_hold *hold,
     }
     atomic_fetch_add(rc == TG_QUOTA_OK ? &q->admitted : &q->clamped, 1);
     if (q->cfg.ledger) {
-        write_reservation(q, ask, res);
-        res->wait = ask->waiter != NULL;
+        bool durable = write_reservation(q, ask, res);
+        res->wait = ask->waiter != NULL && !durable;
     }
     return rc;
 }

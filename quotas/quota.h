@@ -135,7 +135,8 @@ typedef struct {
 typedef struct {
     int64_t reserved_nusd, reserved_tokens; /* what is held (0 when refused) */
     int64_t out_tokens;                     /* the output cap granted */
-    bool wait;                              /* a durability notice will come */
+    bool wait;                              /* a durability notice will come (false:
+                                               none, or the row is durable already) */
     tg_quota_why why;                       /* set when refused */
     int64_t remaining_nusd;                 /* tightest USD budget left after this
                                                request, TG_STORE_UNLIMITED: none */
@@ -187,8 +188,9 @@ __attribute__((warn_unused_result)) int tg_quota_recover(tg_quota *q, tg_store *
 
 /* Admission (see the top of the file).  On TG_QUOTA_OK / TG_QUOTA_CLAMPED *hold is live
  * and must be settled or released exactly once; res->wait says whether a durability
- * notice will come for ask->cookie (a ledger is configured and ask->waiter is set; with a
- * ledger and no waiter the row is written without a notice).  On a refusal nothing is
+ * notice will come for ask->cookie (a ledger is configured and ask->waiter is set, and
+ * the row was not committed inline on this thread, which makes it durable before this
+ * returns; with a ledger and no waiter the row is written without a notice).  On a refusal nothing is
  * held or written and res->why says why (EXHAUSTED, RATE_LIMITED). */
 __attribute__((warn_unused_result)) int tg_quota_reserve(tg_quota *q, const tg_quota_ask *ask,
                                                         tg_quota_hold *hold,

@@ -198,10 +198,12 @@ static void requeue(tg_ledger *lg, tg_record *recs, note *notes, size_t n, size_
 
 /* Commits everything queued (the caller's row last) on the calling thread in one
  * transaction; lock held on entry and on return, released while writing.  The queue's
- * arrays are swapped with the inline spares, so submitters go on queueing meanwhile.  A
- * failed write is not retried here (that would block the caller's loop): its waiters get
- * ok = false at once, as from the writer, and the rows go back to the queue. */
-static void commit_inline(tg_ledger *lg)
+ * arrays are swapped with the inline spares, so submitters go on queueing meanwhile.
+ * Returns true when written: the other rows' waiters get their notices, the caller's row
+ * none (tg_ledger_submit's answer says it).  A failed write is not retried here (that
+ * would block the caller's loop): every waiter, the caller's too, gets ok = false at once,
+ * as from the writer, and the rows go back to the queue. */
+static bool commit_inline(tg_ledger *lg)
 {
     tg_record *recs = lg->recs;
     note *notes = lg->notes;
@@ -216,6 +218,8 @@ static void commit_inline(tg_ledger *lg)
     else
         fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", n,
                 tg_store_errmsg(lg->store));
+    if (ok)
+        notes[n - 1].w = NULL; /* the caller's: answered by the return value */
     notify(notes, n, ok);
     pthread_mutex_lock(&lg->mu);
     lg->writing = false;
@@ -228,11 +232,13 @@ static void commit_inline(tg_ledger *lg)
     }
     if (lg->len)
         pthread_cond_signal(&lg->cv); /* queued meanwhile: the writer takes them */
+    return ok;
 }
 
-void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
+bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
                       uint64_t cookie)
 {
+    bool durable = false;
     pthread_mutex_lock(&lg->mu);
     queue_reserve(lg);
     lg->recs[lg->len] = *rec;
@@ -240,10 +246,11 @@ void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
     lg->seq_in++;
     if (w && !lg->writing && !lg->stopping && lg->len <= TG_LEDGER_BATCH_MAX &&
         atomic_load_explicit(&w->inline_ok, memory_order_relaxed))
-        commit_inline(lg);
+        durable = commit_inline(lg);
     else if ((w && lg->idle) || lg->len == TG_LEDGER_WAKE_AT || lg->stopping)
         pthread_cond_signal(&lg->cv);
     pthread_mutex_unlock(&lg->mu);
+    return durable;
 }
 
 void tg_ledger_sync(tg_ledger *lg)

@@ -26,9 +26,11 @@
  * Inline commit: a waiter marked with tg_ledger_waiter_inline (an event loop with nothing
  * else in flight, so blocking it delays no one) has its submission committed on the
  * calling thread when no transaction is under way, together with everything queued
- * before it: the notice is then already on the waiter's list (and its fd readable) when
- * tg_ledger_submit returns, with no hand-over to the writer thread and back (two thread
- * wake-ups, most of a lone request's added latency).  Otherwise it is queued as usual.  A
+ * before it: tg_ledger_submit then answers true (durable) and no notice comes for it, with
+ * no hand-over to the writer thread and back (two thread wake-ups, most of a lone
+ * request's added latency) and no eventfd round trip.  If that write fails, the notice
+ * (ok = false) is on the waiter's list when submit returns.  Otherwise it is queued as
+ * usual.  A
  * failed write is retried every TG_LEDGER_RETRY_MS, never dropped; tg_ledger_stop writes
  * everything still queued before it returns. */
 #ifndef TG_LEDGER_H
@@ -63,8 +65,10 @@ __attribute__((warn_unused_result)) int tg_ledger_start(const char *url, tg_ledg
 void tg_ledger_stop(tg_ledger *lg);
 
 /* Queues a copy of *rec.  `w` NULL: no notice; else `cookie` comes back through `w` once
- * the row is committed.  Thread-safe, never blocks on I/O (it may wait for memory). */
-void tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
+ * the row is committed.  Returns true when the row was committed inline (see above): it is
+ * durable now and no notice comes for it; false otherwise.  Thread-safe, never blocks on
+ * I/O (it may wait for memory) unless `w` is marked inline. */
+bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
                       uint64_t cookie);
 
 /* Blocks until every record submitted before the call is committed (tests, benchmarks,

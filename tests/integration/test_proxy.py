@@ -270,6 +270,30 @@ def main():
     check("client leaving aborts upstream", aborted == before + 1,
           (before, aborted, time.time() - t0))
 
+    # ---- client leaves a non-streamed request: its socket is watched lazily (after 20 ms),
+    # so one leaving before and one leaving after that both abort the upstream well before
+    # phang's 1.5 s first-byte timeout would
+    payload = json.dumps(dict(chat, model="phang/gpt-4o")).encode()
+    for wait in (0.0, 0.3):
+        before = mock_stats(ports["phang"])["requests_aborted_by_client"]
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/json\r\nAuthorization: Bearer " + key.encode() +
+                  b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        t0 = time.time()
+        time.sleep(wait)
+        s.close()
+        aborted = before
+        while time.time() - t0 < 1.2 and aborted == before:
+            time.sleep(0.02)
+            aborted = mock_stats(ports["phang"])["requests_aborted_by_client"]
+        check("client leaving a non-streamed request after %.1f s aborts upstream" % wait,
+              aborted == before + 1 and time.time() - t0 < wait + 0.6,
+              (before, aborted, time.time() - t0))
+        while time.time() - t0 < 3 and aborted == before: # settled before the next case
+            time.sleep(0.05)
+            aborted = mock_stats(ports["phang"])["requests_aborted_by_client"]
+
     # ---- metrics after traffic
     st, h, b = request(admin, "GET", "/metrics", headers=adm)
     m = {l.split()[0]: float(l.split()[1]) for l in b.decode().splitlines()
@@ -330,9 +354,12 @@ def main():
                 r["provider"] == "openai"]
     check("streamed records have vendor usage", len(streamed) == 3 + sdk_streams and
           all(not r["usage_estimated"] and r["output_tokens"] > 0 for r in streamed), streamed)
-    gone = [r for r in recs if r["client_aborted"]]
+    gone = [r for r in recs if r["client_aborted"] and r["streamed"]]
     check("client abort recorded, usage estimated", len(gone) == 1 and
           gone[0]["usage_estimated"] and gone[0]["output_tokens"] > 0, gone)
+    left = [r for r in recs if r["client_aborted"] and not r["streamed"]]
+    check("non-streamed client aborts recorded, hold released", len(left) == 2 and
+          all(r["provider"] == "phang" and r["state"] == "released" for r in left), left)
     broke = [r for r in recs if r["provider"] == "pbreak"]
     check("broken stream recorded as estimated", len(broke) == 1 and
           broke[0]["usage_estimated"], broke)
