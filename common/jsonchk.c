@@ -97,6 +97,58 @@ static bool plain_key(const char *k)
     return true;
 }
 
+#define DUP_SMALL 16 /* objects up to this many keys are checked pairwise, without a sort */
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The duplicated key among obj's own members, or NULL. */
+static const char *dup_here(const cJSON *obj)
+{
+    const char *small[DUP_SMALL];
+    size_t k = 0;
+    const cJSON *c;
+    for (c = obj->child; c && k < DUP_SMALL; c = c->next)
+        small[k++] = c->string ? c->string : "";
+    if (!c) {
+        for (size_t i = 1; i < k; i++)
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(small[i], small[j]) == 0)
+                    return small[i];
+        return NULL;
+    }
+    size_t total = 0;
+    for (c = obj->child; c; c = c->next)
+        total++;
+    const char **all = malloc(total * sizeof *all);
+    if (!all)
+        return NULL; /* out of memory: not checked */
+    k = 0;
+    for (c = obj->child; c; c = c->next)
+        all[k++] = c->string ? c->string : "";
+    qsort(all, total, sizeof *all, key_cmp);
+    const char *dup = NULL;
+    for (size_t i = 1; i < total && !dup; i++)
+        if (strcmp(all[i], all[i - 1]) == 0)
+            dup = all[i];
+    free(all);
+    return dup;
+}
+
+bool tg_jc_duplicate_key(const cJSON *v, const char **key)
+{
+    if (!v || !(cJSON_IsObject(v) || cJSON_IsArray(v)))
+        return false;
+    if (cJSON_IsObject(v) && (*key = dup_here(v)) != NULL)
+        return true;
+    for (const cJSON *c = v->child; c; c = c->next)
+        if (tg_jc_duplicate_key(c, key))
+            return true;
+    return false;
+}
+
 void tg_jc_path_key(char *out, size_t n, const char *parent, const char *key)
 {
     if (plain_key(key)) {

@@ -49,6 +49,12 @@ void tg_jc_quoted(char *out, size_t n, const char *s);
 /* "a string", "a number", ... for "expected X, got Y" messages. */
 const char *tg_jc_type_name(const cJSON *v);
 
+/* Does an object anywhere in `v` hold the same key twice?  Parsers disagree on which one
+ * counts (cJSON the first, most vendors' the last), so a request body with a duplicate key
+ * is refused rather than read one way by tollgate and another by the vendor.  On true,
+ * *key points at the duplicated key (inside v).  O(k log k) per object of k keys. */
+bool tg_jc_duplicate_key(const cJSON *v, const char **key);
+
 /* parent.key, or parent["key"] when the key is not a plain name; parent[i]. */
 void tg_jc_path_key(char *out, size_t n, const char *parent, const char *key);
 void tg_jc_path_index(char *out, size_t n, const char *parent, int i);

@@ -83,6 +83,13 @@ static int openai_ask_stream_usage(cJSON *body, bool *injected)
     *injected = false;
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream")))
         return 0;
+    /* stream_options given twice (serve refuses such bodies; stay safe anyway): keep
+     * neither copy and ask afresh below */
+    int count = 0;
+    for (const cJSON *c = body->child; c; c = c->next)
+        count += c->string && strcmp(c->string, "stream_options") == 0;
+    while (count > 1 && cJSON_GetObjectItemCaseSensitive(body, "stream_options"))
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "stream_options");
     cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
     if (cJSON_IsObject(so) &&
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage")))

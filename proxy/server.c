@@ -24,6 +24,7 @@
 #include "server.h"
 
 #include "common/buf.h"
+#include "common/jsonchk.h"
 #include "proxy/admin.h"
 #include "proxy/dialect.h"
 #include "proxy/metrics.h"
@@ -1075,6 +1076,15 @@ static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
                           "We could not parse the JSON body of your request. (HINT: This "
                           "likely means you aren't using your HTTP library correctly. The "
                           "API expects a JSON payload.)");
+        return NULL;
+    }
+    const char *dup;
+    if (tg_jc_duplicate_key(body, &dup)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "The request body has the key \"%.100s\" twice in one "
+                 "object; send each key once.", dup);
+        cJSON_Delete(body);
+        *ret = send_error(r, 400, "invalid_request_error", "duplicate_key", msg);
         return NULL;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");

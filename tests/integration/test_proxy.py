@@ -103,6 +103,11 @@ def main():
     check("wrong method 405", st == 405 and is_openai_error(b), (st, b))
     st, h, b = request(port, "POST", "/v1/chat/completions", None, auth, raw=b"{not json")
     check("bad json 400", st == 400 and is_openai_error(b), (st, b))
+    st, h, b = request(port, "POST", "/v1/chat/completions", None, auth,
+                       raw=b'{"model":"gpt-4o","stream":false,"stream":true,'
+                           b'"messages":[{"role":"user","content":"hi"}]}')
+    check("duplicate key 400", st == 400 and is_openai_error(b, "duplicate_key") and
+          b'"stream"' in b.replace(b'\\"', b'"'), (st, b))
     st, h, b = request(port, "POST", "/v1/chat/completions", {"messages": []}, auth)
     check("no model 400", st == 400 and b"model" in b, (st, b))
     st, h, b = request(port, "POST", "/v1/chat/completions",
