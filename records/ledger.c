@@ -127,9 +127,11 @@ size_t tg_ledger_collect(tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
         ;
     pthread_mutex_lock(&w->mu);
     size_t n = w->len < max ? w->len : max;
-    memcpy(out, w->done, n * sizeof *out);
-    memmove(w->done, w->done + n, (w->len - n) * sizeof *w->done);
-    w->len -= n;
+    if (n > 0) { /* w->done is NULL until the first notice */
+        memcpy(out, w->done, n * sizeof *out);
+        memmove(w->done, w->done + n, (w->len - n) * sizeof *w->done);
+        w->len -= n;
+    }
     bool more = w->len > 0;
     pthread_mutex_unlock(&w->mu);
     if (more)
