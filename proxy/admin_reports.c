@@ -206,6 +206,16 @@ static int money(tg_buf *b, const char *key, int64_t nusd)
     return tg_buf_printf(b, "\"%s\":%s", key, m);
 }
 
+/* ,"requests":N,"cost_usd":X} : the tail of a row object. */
+static int requests_and_cost(tg_buf *b, const tg_report_row *r)
+{
+    int rc = tg_buf_printf(b, ",\"requests\":%" PRId64 ",", r->requests);
+    if (rc == TG_BUF_OK)
+        rc = money(b, "cost_usd", r->cost_nusd);
+    return rc == TG_BUF_OK ? tg_buf_puts(b, "}") : rc;
+}
+
+
 static int day_field(tg_buf *b, const char *key, int64_t day)
 {
     char d[TG_REPORT_DATE_SIZE];
@@ -242,11 +252,7 @@ static int spend_json(const tg_report_query *q, const tg_report_row *r, size_t n
         if (rc == TG_BUF_OK)
             rc = tg_report_json_string(b, r[i].team);
         if (rc == TG_BUF_OK)
-            rc = tg_buf_printf(b, ",\"requests\":%" PRId64 ",", r[i].requests);
-        if (rc == TG_BUF_OK)
-            rc = money(b, "cost_usd", r[i].cost_nusd);
-        if (rc == TG_BUF_OK)
-            rc = tg_buf_puts(b, "}");
+            rc = requests_and_cost(b, &r[i]);
     }
     return rc == TG_BUF_OK ? tg_buf_puts(b, "]}") : rc;
 }
@@ -307,11 +313,7 @@ static int keys_json(tg_report_row *r, size_t n, int limit, tg_buf *b)
         if (rc == TG_BUF_OK)
             rc = tg_report_json_string(b, r[i].team);
         if (rc == TG_BUF_OK)
-            rc = tg_buf_printf(b, ",\"requests\":%" PRId64 ",", r[i].requests);
-        if (rc == TG_BUF_OK)
-            rc = money(b, "cost_usd", r[i].cost_nusd);
-        if (rc == TG_BUF_OK)
-            rc = tg_buf_puts(b, "}");
+            rc = requests_and_cost(b, &r[i]);
     }
     return rc == TG_BUF_OK ? tg_buf_puts(b, "]}") : rc;
 }
