@@ -111,6 +111,8 @@ static int parse_member(const cJSON *v, tg_admin_body_kind kind, tg_admin_fields
         return o->has_name = true, parse_text(v, o->name, sizeof o->name, err, errlen, f);
     if (kind == TG_ADMIN_BODY_KEY_NEW && strcmp(f, "team") == 0)
         return o->has_team = true, parse_text(v, o->team, sizeof o->team, err, errlen, f);
+    if (kind == TG_ADMIN_BODY_KEY_NEW && strcmp(f, "tags") == 0)
+        return cJSON_IsNull(v) ? 0 : parse_text(v, o->tags, sizeof o->tags, err, errlen, f);
     if (kind == TG_ADMIN_BODY_KEY_NEW && strcmp(f, "name") == 0) {
         o->has_label = true;
         return cJSON_IsNull(v) ? 0 : parse_text(v, o->label, sizeof o->label, err, errlen, f);
@@ -119,7 +121,7 @@ static int parse_member(const cJSON *v, tg_admin_body_kind kind, tg_admin_fields
     snprintf(what, sizeof what, "unknown field (allowed: %s)",
              kind == TG_ADMIN_BODY_TEAM_NEW ? "name, period and the limits"
              : kind == TG_ADMIN_BODY_TEAM_SET ? "period and the limits"
-             : kind == TG_ADMIN_BODY_KEY_NEW ? "team, name and the limits" : "the limits");
+             : kind == TG_ADMIN_BODY_KEY_NEW ? "team, name, tags and the limits" : "the limits");
     return fail(err, errlen, f, what);
 }
 
@@ -225,6 +227,10 @@ static cJSON *key_json(const tg_admin_ctx *c, const tg_key *k)
     cJSON_AddItemToObject(o, "name", k->name[0] ? cJSON_CreateString(k->name)
                                                 : cJSON_CreateNull());
     cJSON_AddStringToObject(o, "prefix", k->prefix);
+    char buf[TG_KEY_TAGS_MAX + 1];
+    const char *tags[TG_KEY_MAX_TAGS];
+    cJSON_AddItemToObject(o, "tags", cJSON_CreateStringArray(
+                                         tags, tg_store_key_tags(k, buf, tags, TG_KEY_MAX_TAGS)));
     add_limits(o, &k->lim);
     cJSON_AddStringToObject(o, "created_at", k->created_at);
     cJSON_AddItemToObject(o, "revoked_at", k->revoked_at[0] ? cJSON_CreateString(k->revoked_at)
@@ -352,8 +358,8 @@ static void key_create(const tg_admin_ctx *c, const char *body, size_t len,
         return answer_error(out, 400, "invalid_request_error", "team: required");
     char secret[TG_KEY_SECRET_SIZE];
     tg_key k;
-    int rc = tg_store_key_create(c->store, f.team, f.label, &f.upd.lim, secret, sizeof secret,
-                                 &k);
+    int rc = tg_store_key_create_tagged(c->store, f.team, f.label, f.tags, &f.upd.lim, secret,
+                                        sizeof secret, &k);
     if (rc != TG_STORE_OK)
         return store_error(c, rc, out);
     cJSON *o = key_json(c, &k);

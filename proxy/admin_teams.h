@@ -7,7 +7,7 @@
  *   GET    /teams/NAME            one team
  *   PATCH|PUT|POST /teams/NAME    {"period", limits...}: what is given changes
  *   GET    /keys[?team=NAME]      keys (revoked ones included), never a secret or hash
- *   POST   /keys                  {"team", "name", limits...} -> 201 the key with
+ *   POST   /keys                  {"team", "name", "tags", ...} -> 201 the key with
  *                                 "secret": shown this once, only its SHA-256 is stored
  *   GET    /keys/ID               one key
  *   PATCH|PUT|POST /keys/ID       {limits...}
@@ -41,13 +41,14 @@ typedef struct {
     char name[TG_TEAM_NAME_MAX + 1];  /* POST /teams: the team's name */
     char team[TG_TEAM_NAME_MAX + 1];  /* POST /keys: the key's team */
     char label[TG_KEY_LABEL_MAX + 1]; /* POST /keys: "name", the key's label */
+    char tags[TG_KEY_TAGS_MAX + 1];   /* POST /keys: "tags" ("a,b"), checked by the store */
     tg_team_update upd;               /* limits and period, with their set_* flags */
 } tg_admin_fields;
 
 typedef enum {
     TG_ADMIN_BODY_TEAM_NEW, /* name, period, limits */
     TG_ADMIN_BODY_TEAM_SET, /* period, limits */
-    TG_ADMIN_BODY_KEY_NEW,  /* team, name (label), limits */
+    TG_ADMIN_BODY_KEY_NEW,  /* team, name (label), tags, limits */
     TG_ADMIN_BODY_KEY_SET,  /* limits */
 } tg_admin_body_kind;
 

@@ -609,8 +609,12 @@ def test_admin(port, admin, tg_env, cfg_path):
           b["tpm"] == 500 and b["rpm"] == 60, b)
     st, b = admin("PATCH", "/teams/nope", {"tpm": 1})
     check("admin: an unknown team is 404", st == 404, (st, b))
-    k = admin.key("adm", name="ci", budget_usd="0.5")
+    k = admin.key("adm", name="ci", budget_usd="0.5", tags="nightly,eu:west")
     secret = k["secret"]
+    check("admin: a key's tags are kept", k.get("tags") == ["nightly", "eu:west"], k)
+    st, b = admin("POST", "/keys", {"team": "adm", "tags": "a,,b"})
+    check("admin: a bad tag list is 400 naming it", st == 400 and
+          "invalid tag ''" in json.dumps(b), (st, b))
     st, raw_h, raw = request(admin.port, "GET", "/keys?team=adm",
                              headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
     ks = json.loads(raw)
