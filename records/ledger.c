@@ -1,12 +1,12 @@
-/* The ledger writer (see ledger.h): two parallel growable arrays (records, notices) under
- * one mutex, drained by one thread.
+/* The ledger writer (see ledger.h): two queues (urgent, lazy), each two parallel growable
+ * arrays (records, notices), under one mutex, drained by one thread.
  *
  * The writer swaps the arrays out under the lock (submitters never wait for the disk),
- * writes them in transactions of at most TG_LEDGER_BATCH_MAX, then hands each notice to
- * its waiter.  A waiter's eventfd is written only when its list goes from empty to not
+ * writes them in transactions of at most TG_LEDGER_BATCH_MAX (urgent first, the lazy ones
+ * only when due), then hands each notice to its waiter.  A waiter's eventfd is written only when its list goes from empty to not
  * empty, and tg_ledger_collect reads the eventfd *before* taking the list, so no notice
  * is ever left behind without a readable fd.  `seq_in` / `seq_out` count submitted and
- * committed rows for tg_ledger_sync.  `writing` marks a transaction under way on the
+ * committed rows per queue (each is FIFO) for tg_ledger_sync.  `writing` marks a transaction under way on the
  * store handle (by the writer, or by a submitter committing inline with its own spare
  * arrays): one at a time, so the handle is never used by two threads at once. */
 #include "records/ledger.h"
@@ -38,18 +38,24 @@ struct tg_ledger_waiter {
     size_t len, cap;
 };
 
-struct tg_ledger {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;      /* wakes the writer */
-    pthread_cond_t cv_done; /* wakes tg_ledger_sync */
+/* A FIFO of rows with their notices (two parallel arrays). */
+typedef struct {
     tg_record *recs;
     note *notes;
     size_t len, cap;
-    bool idle, stopping, writing;
-    tg_record *irecs; /* the inline committer's swap arrays (see commit_inline) */
-    note *inotes;
-    size_t icap;
-    uint64_t seq_in, seq_out;
+} queue;
+
+enum { Q_URGENT, Q_LAZY };
+
+struct tg_ledger {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* wakes the writer (CLOCK_MONOTONIC) */
+    pthread_cond_t cv_done; /* wakes tg_ledger_sync */
+    queue q[2];             /* Q_URGENT: reservations and rows waited for; Q_LAZY: the rest */
+    queue spare;            /* the inline committer's swap arrays (see commit_inline) */
+    int64_t lazy_since_ns;  /* when the lazy queue got its oldest row */
+    bool idle, stopping, writing, flush;
+    uint64_t seq_in[2], seq_out[2]; /* rows queued and committed, per queue */
     pthread_t thread;
     tg_store *store;
     atomic_uint_least64_t written;
@@ -149,19 +155,19 @@ void tg_ledger_waiter_free(tg_ledger_waiter *w)
     free(w);
 }
 
-/* ---------------------------------------------------------------- submit */
+/* ---------------------------------------------------------------- queues */
 
-/* Makes room for one more row (lock held); waits for the writer when out of memory. */
-static void queue_reserve(tg_ledger *lg)
+/* Makes room for one more row in `q` (ledger lock held); waits for memory. */
+static void queue_reserve(tg_ledger *lg, queue *q)
 {
-    while (lg->len == lg->cap) {
-        size_t cap = lg->cap ? lg->cap * 2 : QUEUE_INITIAL;
-        tg_record *nr = realloc(lg->recs, cap * sizeof *nr);
+    while (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : QUEUE_INITIAL;
+        tg_record *nr = realloc(q->recs, cap * sizeof *nr);
         if (nr)
-            lg->recs = nr;
-        note *nn = nr ? realloc(lg->notes, cap * sizeof *nn) : NULL;
+            q->recs = nr;
+        note *nn = nr ? realloc(q->notes, cap * sizeof *nn) : NULL;
         if (nn) {
-            lg->notes = nn, lg->cap = cap;
+            q->notes = nn, q->cap = cap;
             return;
         }
         pthread_mutex_unlock(&lg->mu); /* the writer swaps the queue out: room soon */
@@ -170,35 +176,63 @@ static void queue_reserve(tg_ledger *lg)
     }
 }
 
+/* Takes q's rows into *out (whose old arrays become q's, empty). */
+static void queue_take(queue *q, queue *out)
+{
+    queue t = *q;
+    *q = (queue){out->recs, out->notes, 0, out->cap};
+    *out = t;
+}
+
+static void queue_free(queue *q)
+{
+    free(q->recs);
+    free(q->notes);
+    *q = (queue){0};
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- submit */
+
 static void notify(note *notes, size_t n, bool ok);
 
-/* Puts rows an inline commit could not write back at the head of the queue (lock held),
- * ahead of those queued meanwhile, for the writer to retry. */
-static void requeue(tg_ledger *lg, tg_record *recs, note *notes, size_t n, size_t cap)
+/* Puts rows an inline commit could not write back at the head of the urgent queue (lock
+ * held), ahead of those queued meanwhile, for the writer to retry. */
+static void requeue(tg_ledger *lg, queue *b)
 {
-    while (cap < n + lg->len) {
-        size_t ncap = cap * 2;
-        tg_record *nr = realloc(recs, ncap * sizeof *nr);
+    queue *u = &lg->q[Q_URGENT];
+    while (b->cap < b->len + u->len) {
+        size_t ncap = b->cap * 2;
+        tg_record *nr = realloc(b->recs, ncap * sizeof *nr);
         if (nr)
-            recs = nr;
-        note *nn = nr ? realloc(notes, ncap * sizeof *nn) : NULL;
+            b->recs = nr;
+        note *nn = nr ? realloc(b->notes, ncap * sizeof *nn) : NULL;
         if (nn) {
-            notes = nn, cap = ncap;
+            b->notes = nn, b->cap = ncap;
             continue;
         }
         pthread_mutex_unlock(&lg->mu);
         sleep_ms(OOM_PAUSE_MS);
         pthread_mutex_lock(&lg->mu);
     }
-    memcpy(recs + n, lg->recs, lg->len * sizeof *recs);
-    memcpy(notes + n, lg->notes, lg->len * sizeof *notes);
-    free(lg->irecs);
-    free(lg->inotes);
-    lg->irecs = lg->recs, lg->inotes = lg->notes, lg->icap = lg->cap;
-    lg->recs = recs, lg->notes = notes, lg->cap = cap, lg->len += n;
+    if (u->len) {
+        memcpy(b->recs + b->len, u->recs, u->len * sizeof *b->recs);
+        memcpy(b->notes + b->len, u->notes, u->len * sizeof *b->notes);
+    }
+    b->len += u->len;
+    queue_free(&lg->spare);
+    lg->spare = (queue){u->recs, u->notes, 0, u->cap};
+    *u = *b;
+    *b = (queue){0};
 }
 
-/* Commits everything queued (the caller's row last) on the calling thread in one
+/* Commits the urgent queue (the caller's row last) on the calling thread in one
  * transaction; lock held on entry and on return, released while writing.  The queue's
  * arrays are swapped with the inline spares, so submitters go on queueing meanwhile.
  * Returns true when written: the other rows' waiters get their notices, the caller's row
@@ -207,32 +241,31 @@ static void requeue(tg_ledger *lg, tg_record *recs, note *notes, size_t n, size_
  * as from the writer, and the rows go back to the queue. */
 static bool commit_inline(tg_ledger *lg)
 {
-    tg_record *recs = lg->recs;
-    note *notes = lg->notes;
-    size_t n = lg->len, cap = lg->cap;
-    lg->recs = lg->irecs, lg->notes = lg->inotes, lg->cap = lg->icap, lg->len = 0;
-    lg->irecs = NULL, lg->inotes = NULL, lg->icap = 0;
+    queue b = {0};
+    queue_take(&lg->q[Q_URGENT], &lg->spare);
+    b = lg->spare, lg->spare = (queue){0};
     lg->writing = true;
     pthread_mutex_unlock(&lg->mu);
-    bool ok = tg_store_records_insert(lg->store, recs, n) == TG_STORE_OK;
+    bool ok = tg_store_records_insert(lg->store, b.recs, b.len) == TG_STORE_OK;
     if (ok)
-        atomic_fetch_add(&lg->written, n);
+        atomic_fetch_add(&lg->written, b.len);
     else
-        fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", n,
+        fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", b.len,
                 tg_store_errmsg(lg->store));
     if (ok)
-        notes[n - 1].w = NULL; /* the caller's: answered by the return value */
-    notify(notes, n, ok);
+        b.notes[b.len - 1].w = NULL; /* the caller's: answered by the return value */
+    notify(b.notes, b.len, ok);
     pthread_mutex_lock(&lg->mu);
     lg->writing = false;
     if (ok) {
-        lg->irecs = recs, lg->inotes = notes, lg->icap = cap;
-        lg->seq_out += n;
+        lg->seq_out[Q_URGENT] += b.len;
+        b.len = 0;
+        lg->spare = b;
         pthread_cond_broadcast(&lg->cv_done);
     } else {
-        requeue(lg, recs, notes, n, cap);
+        requeue(lg, &b);
     }
-    if (lg->len)
+    if (lg->q[Q_URGENT].len || lg->flush || lg->stopping)
         pthread_cond_signal(&lg->cv); /* queued meanwhile: the writer takes them */
     return ok;
 }
@@ -240,16 +273,21 @@ static bool commit_inline(tg_ledger *lg)
 bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
                       uint64_t cookie)
 {
+    int which = w || rec->state == TG_RECORD_RESERVED ? Q_URGENT : Q_LAZY;
+    queue *q = &lg->q[which];
     bool durable = false;
     pthread_mutex_lock(&lg->mu);
-    queue_reserve(lg);
-    lg->recs[lg->len] = *rec;
-    lg->notes[lg->len++] = (note){w, cookie};
-    lg->seq_in++;
-    if (w && !lg->writing && !lg->stopping && lg->len <= TG_LEDGER_BATCH_MAX &&
+    queue_reserve(lg, q);
+    if (which == Q_LAZY && q->len == 0)
+        lg->lazy_since_ns = mono_ns();
+    q->recs[q->len] = *rec;
+    q->notes[q->len++] = (note){w, cookie};
+    lg->seq_in[which]++;
+    if (which == Q_URGENT && w && !lg->writing && !lg->stopping &&
+        q->len <= TG_LEDGER_BATCH_MAX &&
         atomic_load_explicit(&w->inline_ok, memory_order_relaxed))
         durable = commit_inline(lg);
-    else if ((w && lg->idle) || lg->len == TG_LEDGER_WAKE_AT || lg->stopping)
+    else if ((which == Q_URGENT && lg->idle) || (which == Q_LAZY && q->len == TG_LEDGER_WAKE_AT))
         pthread_cond_signal(&lg->cv);
     pthread_mutex_unlock(&lg->mu);
     return durable;
@@ -258,9 +296,10 @@ bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
 void tg_ledger_sync(tg_ledger *lg)
 {
     pthread_mutex_lock(&lg->mu);
-    uint64_t target = lg->seq_in;
+    uint64_t urgent = lg->seq_in[Q_URGENT], lazy = lg->seq_in[Q_LAZY];
+    lg->flush = true;
     pthread_cond_signal(&lg->cv);
-    while (lg->seq_out < target)
+    while (lg->seq_out[Q_URGENT] < urgent || lg->seq_out[Q_LAZY] < lazy)
         pthread_cond_wait(&lg->cv_done, &lg->mu);
     pthread_mutex_unlock(&lg->mu);
 }
@@ -300,11 +339,24 @@ static void write_rows(tg_ledger *lg, const tg_record *recs, note *notes, size_t
     }
 }
 
+/* Whether the lazy queue is to be written now (lock held). */
+static bool lazy_due(const tg_ledger *lg)
+{
+    const queue *l = &lg->q[Q_LAZY];
+    if (l->len == 0)
+        return false;
+    return lg->stopping || lg->flush || l->len >= TG_LEDGER_WAKE_AT ||
+           mono_ns() - lg->lazy_since_ns >= (int64_t)TG_LEDGER_TICK_MS * 1000000;
+}
+
+/* Waits until there is something to write and no inline commit is under way. */
 static void wait_for_work(tg_ledger *lg)
 {
-    while ((lg->len == 0 && !lg->stopping) || lg->writing) {
+    while (lg->writing || (lg->q[Q_URGENT].len == 0 && !lazy_due(lg) &&
+                           !(lg->stopping && lg->q[Q_LAZY].len == 0) &&
+                           !(lg->flush && lg->q[Q_LAZY].len == 0))) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += TG_LEDGER_TICK_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L)
             ts.tv_sec++, ts.tv_nsec -= 1000000000L;
@@ -314,33 +366,46 @@ static void wait_for_work(tg_ledger *lg)
     }
 }
 
+/* One pass: the urgent rows and, when due, the lazy ones, taken together under the lock
+ * and written urgent first (so a settlement never reaches the disk before its
+ * reservation), each set in its own transactions.  Lock held on entry and return. */
+static void write_pass(tg_ledger *lg, queue *bu, queue *bl)
+{
+    bool lazy = lazy_due(lg) || lg->flush || lg->stopping;
+    queue_take(&lg->q[Q_URGENT], bu);
+    if (lazy) {
+        queue_take(&lg->q[Q_LAZY], bl);
+        lg->flush = false;
+    }
+    lg->writing = true;
+    pthread_mutex_unlock(&lg->mu);
+    write_rows(lg, bu->recs, bu->notes, bu->len);
+    if (lazy)
+        write_rows(lg, bl->recs, bl->notes, bl->len);
+    pthread_mutex_lock(&lg->mu);
+    lg->writing = false;
+    lg->seq_out[Q_URGENT] += bu->len;
+    lg->seq_out[Q_LAZY] += lazy ? bl->len : 0;
+    bu->len = 0;
+    if (lazy)
+        bl->len = 0;
+    pthread_cond_broadcast(&lg->cv_done);
+}
+
 static void *writer_main(void *arg)
 {
     tg_ledger *lg = arg;
-    tg_record *brecs = NULL;
-    note *bnotes = NULL;
-    size_t bcap = 0;
+    queue bu = {0}, bl = {0}; /* the writer's swap arrays */
     pthread_mutex_lock(&lg->mu);
     for (;;) {
         wait_for_work(lg);
-        if (lg->len == 0 && lg->stopping)
+        if (lg->stopping && lg->q[Q_URGENT].len == 0 && lg->q[Q_LAZY].len == 0)
             break;
-        tg_record *recs = lg->recs;
-        note *notes = lg->notes;
-        size_t n = lg->len, cap = lg->cap;
-        lg->recs = brecs, lg->notes = bnotes, lg->cap = bcap, lg->len = 0;
-        brecs = recs, bnotes = notes, bcap = cap;
-        lg->writing = true;
-        pthread_mutex_unlock(&lg->mu);
-        write_rows(lg, brecs, bnotes, n);
-        pthread_mutex_lock(&lg->mu);
-        lg->writing = false;
-        lg->seq_out += n;
-        pthread_cond_broadcast(&lg->cv_done);
+        write_pass(lg, &bu, &bl);
     }
     pthread_mutex_unlock(&lg->mu);
-    free(brecs);
-    free(bnotes);
+    queue_free(&bu);
+    queue_free(&bl);
     return NULL;
 }
 
@@ -357,7 +422,11 @@ int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
         return -1;
     }
     pthread_mutex_init(&lg->mu, NULL);
-    pthread_cond_init(&lg->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&lg->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&lg->cv_done, NULL);
     if (pthread_create(&lg->thread, NULL, writer_main, lg) != 0) {
         snprintf(err, errlen, "cannot start the ledger writer thread");
@@ -382,9 +451,8 @@ void tg_ledger_stop(tg_ledger *lg)
     pthread_mutex_destroy(&lg->mu);
     pthread_cond_destroy(&lg->cv);
     pthread_cond_destroy(&lg->cv_done);
-    free(lg->recs);
-    free(lg->notes);
-    free(lg->irecs);
-    free(lg->inotes);
+    for (int i = 0; i < 2; i++)
+        queue_free(&lg->q[i]);
+    queue_free(&lg->spare);
     free(lg);
 }

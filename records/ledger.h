@@ -20,12 +20,16 @@
  * once, with ok = false when the first attempt to write it failed (the writer keeps
  * retrying; the caller should refuse the request and release its reservation).
  *
- * Submissions that wait for a notice wake the writer at once when it is idle (while it
- * writes, more pile up for the next commit: group commit); plain records only every
- * TG_LEDGER_TICK_MS or at TG_LEDGER_WAKE_AT queued, so they cost no wake-up each.
+ * Two queues.  Urgent: reservations and rows with a waiter; one wakes the writer at once
+ * when it is idle (while it writes, more pile up for the next commit: group commit), and
+ * their transaction holds urgent rows only, so it stays small.  Lazy: everything else
+ * (settlements, plain records), written every TG_LEDGER_TICK_MS or at TG_LEDGER_WAKE_AT
+ * queued in a transaction of its own, so they cost no wake-up each and never slow a
+ * reservation down.  The writer takes both queues at once and writes the urgent rows
+ * first: a settlement never reaches the disk before its reservation.
  * Inline commit: a waiter marked with tg_ledger_waiter_inline (an event loop with nothing
  * else in flight, so blocking it delays no one) has its submission committed on the
- * calling thread when no transaction is under way, together with everything queued
+ * calling thread when no transaction is under way, together with the urgent rows queued
  * before it: tg_ledger_submit then answers true (durable) and no notice comes for it, with
  * no hand-over to the writer thread and back (two thread wake-ups, most of a lone
  * request's added latency) and no eventfd round trip.  If that write fails, the notice

@@ -1,5 +1,5 @@
 /* The persistent store: teams, their budgets, virtual keys, and the ledger of requests
- * (reservations, settlements and cost records in one table).  This header is the store's
+ * (settlements and cost records; reservations of requests in flight apart).  This header is the store's
  * whole public interface.
  *
  * One small interface, interchangeable backends (STYLE.md, Redis's ae.c): a store is
@@ -289,8 +289,9 @@ __attribute__((warn_unused_result)) int tg_store_key_lookup(tg_store *st, const 
                                                            size_t len, tg_key *out);
 
 /* Writes n records in one transaction (all or none), in order: a record replaces the row
- * with the same (id, attempt), so a reservation (state RESERVED) is later overwritten by
- * its settlement.  Returns TG_STORE_OK, or TG_STORE_ERROR (the caller keeps the records
+ * with the same (id, attempt); a reservation (state RESERVED) is kept apart from the
+ * records until a later record of the same (id, attempt) settles it (any other state),
+ * which deletes it.  Returns TG_STORE_OK, or TG_STORE_ERROR (the caller keeps the records
  * and retries). */
 __attribute__((warn_unused_result)) int tg_store_records_insert(tg_store *st,
                                                                const tg_record *recs,
@@ -299,12 +300,12 @@ __attribute__((warn_unused_result)) int tg_store_records_insert(tg_store *st,
 /* Number of records in the store (tests and reports). */
 __attribute__((warn_unused_result)) int tg_store_records_count(tg_store *st, int64_t *n);
 
-/* The record (id, attempt) into *out.  Returns TG_STORE_OK, TG_STORE_NOT_FOUND or
+/* The record (id, attempt) into *out, or its reservation while it is in flight.  Returns TG_STORE_OK, TG_STORE_NOT_FOUND or
  * TG_STORE_ERROR. */
 __attribute__((warn_unused_result)) int tg_store_record_get(tg_store *st, const char *id,
                                                            int attempt, tg_record *out);
 
-/* Crash recovery, step 1: every row still RESERVED becomes UNSETTLED with `reconcile` set
+/* Crash recovery, step 1: every reservation still held becomes a record in state UNSETTLED with `reconcile` set
  * (charged at its reservation), in one transaction.  *n (may be NULL) gets how many.
  * Run it only when no other process serves from this store (one `serve` per SQLite file).
  * Returns TG_STORE_OK or TG_STORE_ERROR. */

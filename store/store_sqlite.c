@@ -15,12 +15,14 @@
  * crash leaves the old schema or the new one, never half.  A database newer than this
  * build is refused rather than guessed at.
  *
- * The ledger is the requests table (migrations 2 and 3): a reservation inserts the
- * request's row in state 'reserved' before the request goes upstream; its settlement
- * replaces the row with the full record (state 'settled' or 'released'), so the record and
- * the settlement are one write in one transaction.  Recovery turns rows left 'reserved' by
- * a dead process into 'unsettled' (charged at the reservation, reconcile = 1), and rebuilds
- * spend with one GROUP BY per (team, key, day) over the index on ts_us.
+ * The ledger is the requests table (migrations 2 and 3) and the reservations table
+ * (migration 7): a reservation inserts the request's row, in state 'reserved', into
+ * reservations before the request goes upstream (a small table without indexes or
+ * triggers: one or two pages to write); its settlement inserts the full record (state
+ * 'settled' or 'released') into requests and deletes the reservation in the same
+ * transaction.  Recovery moves the reservations left by a dead process into requests as
+ * 'unsettled' (charged at the reservation, reconcile = 1), and rebuilds spend with one
+ * GROUP BY per (team, key, day) over the index on ts_us (reservations included).
  *
  * Statements are prepared once per handle, on first use (SQLITE_PREPARE_PERSISTENT), and
  * reset after each use.  Every value is bound, never spliced into SQL. */
@@ -38,6 +40,15 @@
 #define SQLITE_DIR_MODE 0700
 #define LIST_INITIAL 16
 #define WAL_RETRY_MS 10
+
+#define REC_COLS                                                                             \
+    "id, attempt, ts_us, team, key_id, provider, requested_model, model, endpoint, "         \
+    "est_input_tokens, input_tokens, cached_input_tokens, cache_write_tokens, "               \
+    "output_tokens, reasoning_tokens, usage_estimated, status, upstream_status, latency_us, " \
+    "ttfb_us, streamed, client_aborted, state, reconcile, overshoot, rule, policy_version, "  \
+    "price_version, reserved_nusd, reserved_tokens, cost_nusd, cost_input_nusd, "            \
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
+#define REC_NCOLS 35
 
 static const char *const migrations[] = {
     /* 1: teams and virtual keys */
@@ -517,7 +528,34 @@ static const char *const migrations[] = {
     "sum(cost_nusd), sum(cost_input_nusd), sum(cost_cached_nusd), "
     "sum(cost_cache_write_nusd), sum(cost_output_nusd) FROM rollup_daily GROUP BY "
     "day, team;",
-    /* 7: (next).  Append; never edit a released script. */
+    /* 7: reservations get a table of their own: small (only requests in flight), no
+     * secondary index, no trigger, so the durable write before a request goes upstream
+     * touches one or two pages, not the record's, its indexes' and the rollups'.  A
+     * settlement inserts the request's row and deletes its reservation in one transaction.
+     * Rows left 'reserved' in requests by an older build move over (the delete keeps the
+     * rollups right through their triggers). */
+    "CREATE TABLE reservations ("
+    "  id TEXT NOT NULL, attempt INTEGER NOT NULL, ts_us INTEGER NOT NULL,"
+    "  team TEXT NOT NULL, key_id TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  requested_model TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,"
+    "  est_input_tokens INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+    "  cached_input_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,"
+    "  output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
+    "  usage_estimated INTEGER NOT NULL, status INTEGER NOT NULL,"
+    "  upstream_status INTEGER NOT NULL, latency_us INTEGER NOT NULL, ttfb_us INTEGER,"
+    "  streamed INTEGER NOT NULL, client_aborted INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state = 'reserved'), reconcile INTEGER NOT NULL,"
+    "  overshoot INTEGER NOT NULL, rule TEXT NOT NULL, policy_version TEXT NOT NULL,"
+    "  price_version TEXT NOT NULL, reserved_nusd INTEGER NOT NULL,"
+    "  reserved_tokens INTEGER NOT NULL, cost_nusd INTEGER NOT NULL,"
+    "  cost_input_nusd INTEGER NOT NULL, cost_cached_nusd INTEGER NOT NULL,"
+    "  cost_cache_write_nusd INTEGER NOT NULL, cost_output_nusd INTEGER NOT NULL,"
+    "  PRIMARY KEY (id, attempt)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO reservations (" REC_COLS ") SELECT " REC_COLS
+    " FROM requests WHERE state = 'reserved';"
+    "DELETE FROM requests WHERE state = 'reserved';",
+    /* 8: (next).  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -538,6 +576,9 @@ enum {
     S_RECORD_GET,
     S_SPEND_BY_DAY,
     S_RECORD_SCAN,
+    S_RESV_INSERT,
+    S_RESV_DELETE,
+    S_RESV_GET,
     STMT_COUNT
 };
 
@@ -549,14 +590,6 @@ enum {
     "t.budget_nusd, t.budget_tokens, t.budget_requests, t.rpm, t.tpm, t.period, k.tags"
 #define KEY_NCOLS 19 /* the stored hash follows KEY_COLS in S_KEY_BY_HASH */
 #define KEY_FROM " FROM keys k JOIN teams t ON t.id = k.team_id"
-#define REC_COLS                                                                             \
-    "id, attempt, ts_us, team, key_id, provider, requested_model, model, endpoint, "         \
-    "est_input_tokens, input_tokens, cached_input_tokens, cache_write_tokens, "               \
-    "output_tokens, reasoning_tokens, usage_estimated, status, upstream_status, latency_us, " \
-    "ttfb_us, streamed, client_aborted, state, reconcile, overshoot, rule, policy_version, "  \
-    "price_version, reserved_nusd, reserved_tokens, cost_nusd, cost_input_nusd, "            \
-    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
-#define REC_NCOLS 35
 /* A settlement replaces its reservation's row in place (an upsert, so the rollup
  * triggers see an UPDATE with the old and the new values). */
 #define REC_UPSERT_SET \
@@ -578,6 +611,10 @@ enum {
     "cost_input_nusd = excluded.cost_input_nusd, cost_cached_nusd = " \
     "excluded.cost_cached_nusd, cost_cache_write_nusd = " \
     "excluded.cost_cache_write_nusd, cost_output_nusd = excluded.cost_output_nusd"
+/* The columns CHARGED_NUSD and CHARGED_TOKENS read (requests and reservations alike). */
+#define SPEND_COLS                                                                           \
+    "team, key_id, ts_us, state, reserved_nusd, reserved_tokens, cost_nusd, input_tokens, "  \
+    "output_tokens"
 /* What a row counts against budgets, by state (see tg_record_state in store.h). */
 #define CHARGED_NUSD                                                                         \
     "CASE state WHEN 'released' THEN 0 WHEN 'reserved' THEN reserved_nusd"                  \
@@ -622,11 +659,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
                         "?33, ?34, ?35) ON CONFLICT (id, attempt) DO UPDATE SET " REC_UPSERT_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
+    [S_RESV_INSERT] = "INSERT OR REPLACE INTO reservations (" REC_COLS ") VALUES (?1, ?2, ?3, "
+                      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                      "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
+                      "?33, ?34, ?35)",
+    [S_RESV_DELETE] = "DELETE FROM reservations WHERE id = ?1 AND attempt = ?2",
+    [S_RESV_GET] = "SELECT " REC_COLS " FROM reservations WHERE id = ?1 AND attempt = ?2",
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
     [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
                        " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
                        " sum(state <> 'released')"
-                       " FROM requests WHERE ts_us >= ?1 GROUP BY team, key_id, day",
+                       " FROM (SELECT " SPEND_COLS " FROM requests WHERE ts_us >= ?1 UNION ALL"
+                       " SELECT " SPEND_COLS " FROM reservations WHERE ts_us >= ?1)"
+                       " GROUP BY team, key_id, day",
     [S_RECORD_SCAN] = "SELECT " REC_COLS " FROM requests WHERE ts_us >= ?1 AND ts_us < ?2"
                       " ORDER BY ts_us, id, attempt",
 };
@@ -1247,23 +1292,43 @@ static void read_record(sqlite3_stmt *s, tg_record *r)
     assert(i == REC_NCOLS);
 }
 
+/* Runs statement `which` with `r` bound (all of it, or only id and attempt). */
+static int record_step(tg_store *st, int which, const tg_record *r, bool key_only)
+{
+    sqlite3_stmt *s = stmt_get(st, which);
+    if (!s)
+        return TG_STORE_ERROR;
+    if (key_only) {
+        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, r->attempt > 0 ? r->attempt : 1);
+    } else {
+        bind_record(s, r);
+    }
+    return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+}
+
+/* One row of a batch: a reservation goes to its own table; anything else is the request's
+ * row, and a settlement (or release, or unsettled mark) also deletes its reservation. */
+static int record_write(tg_store *st, const tg_record *r)
+{
+    if (r->state == TG_RECORD_RESERVED)
+        return record_step(st, S_RESV_INSERT, r, false);
+    if (record_step(st, S_RECORD_INSERT, r, false) != TG_STORE_OK)
+        return TG_STORE_ERROR;
+    if (r->state == TG_RECORD_RECORDED)
+        return TG_STORE_OK;
+    return record_step(st, S_RESV_DELETE, r, true);
+}
+
 static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
 {
     if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
         return TG_STORE_ERROR;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s = stmt_get(st, S_RECORD_INSERT);
-        if (!s) {
+        if (record_write(st, &recs[i]) != TG_STORE_OK) {
             exec(st, "ROLLBACK");
             return TG_STORE_ERROR;
         }
-        bind_record(s, &recs[i]);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            stmt_done(st, s, TG_STORE_ERROR);
-            exec(st, "ROLLBACK");
-            return TG_STORE_ERROR;
-        }
-        stmt_done(st, s, TG_STORE_OK);
     }
     if (exec(st, "COMMIT") != TG_STORE_OK) {
         exec(st, "ROLLBACK");
@@ -1283,9 +1348,10 @@ static int sqlite_records_count(tg_store *st, int64_t *n)
     return stmt_done(st, s, TG_STORE_OK);
 }
 
-static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_record *out)
+static int record_get_from(tg_store *st, int which, const char *id, int attempt,
+                           tg_record *out)
 {
-    sqlite3_stmt *s = stmt_get(st, S_RECORD_GET);
+    sqlite3_stmt *s = stmt_get(st, which);
     if (!s)
         return TG_STORE_ERROR;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
@@ -1299,12 +1365,24 @@ static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_recor
     return stmt_done(st, s, TG_STORE_OK);
 }
 
+/* The request's row, or else its reservation (a request in flight). */
+static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_record *out)
+{
+    int rc = record_get_from(st, S_RECORD_GET, id, attempt, out);
+    if (rc != TG_STORE_NOT_FOUND)
+        return rc;
+    return record_get_from(st, S_RESV_GET, id, attempt, out);
+}
+
 static int sqlite_ledger_recover(tg_store *st, int64_t *n)
 {
     *n = 0;
     if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
         return TG_STORE_ERROR;
-    if (exec(st, "UPDATE requests SET state = 'unsettled', reconcile = 1"
+    if (exec(st, "INSERT INTO requests (" REC_COLS ") SELECT " REC_COLS
+                 " FROM reservations WHERE true ON CONFLICT (id, attempt) DO NOTHING;"
+                 "DELETE FROM reservations;"
+                 "UPDATE requests SET state = 'unsettled', reconcile = 1"
                  " WHERE state = 'reserved'") != TG_STORE_OK) {
         sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
         return TG_STORE_ERROR;

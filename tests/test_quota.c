@@ -730,15 +730,17 @@ START_TEST(ledger_inline_commit)
     tg_ledger_done done[4];
     ck_assert_uint_eq(tg_ledger_collect(w, done, 4), 0);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 1); /* durable, no sync */
-    /* a plain row queued before goes with it (inline, or by the writer when its 5 ms tick
-     * took the plain row first): either way it is durable when the notice comes */
+    /* a plain row (no waiter, no reservation: the lazy queue) does not ride along: the
+     * inline commit writes the urgent rows only; the writer takes the plain one at its
+     * tick, or at a sync */
     r = mk_rec("req_plain", now);
     tg_ledger_submit(lg, &r, NULL, 0);
     r = mk_rec("req_inline2", now);
     if (!tg_ledger_submit(lg, &r, w, 8)) /* the writer was busy with the plain row */
         ck_assert(wait_notice(w, 8));
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 3);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests WHERE id = 'req_inline2'"), 1);
     tg_ledger_sync(lg);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 3);
     /* the store refuses (another connection holds the write lock past the busy timeout) */
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -760,6 +762,64 @@ START_TEST(ledger_inline_commit)
     tg_ledger_stop(lg);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 5);
     tg_ledger_waiter_free(w);
+}
+END_TEST
+
+/* Reservations (urgent) and settlements (lazy) go through two queues; a settlement
+ * submitted before its reservation's notice came, from two threads at once, never
+ * reaches the disk first: after a sync no reservation is left and every row is settled. */
+typedef struct {
+    tg_ledger *lg;
+    tg_ledger_waiter *w;
+    int thread;
+} order_arg;
+
+#define ORDER_ROWS 3000
+
+static void *order_thread(void *p)
+{
+    order_arg *a = p;
+    int64_t now = at(2026, 11, 24, 10, 0, 0);
+    for (int i = 0; i < ORDER_ROWS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "req_o%d_%d", a->thread, i);
+        tg_record r = mk_rec(id, now + i);
+        r.state = TG_RECORD_RESERVED;
+        r.reserved_nusd = 100;
+        tg_ledger_waiter_inline(a->w, i % 3 == 0); /* some inline, most by the writer */
+        tg_ledger_submit(a->lg, &r, a->w, (uint64_t)i);
+        r.state = i % 2 ? TG_RECORD_SETTLED : TG_RECORD_RELEASED;
+        r.cost_nusd = i % 2 ? 60 : 0;
+        tg_ledger_submit(a->lg, &r, NULL, 0); /* at once: before the notice */
+        tg_ledger_done d[64];
+        while (tg_ledger_collect(a->w, d, 64) > 0)
+            ;
+    }
+    return NULL;
+}
+
+START_TEST(ledger_settlement_never_overtakes_reservation)
+{
+    tg_ledger *lg = start_ledger();
+    order_arg args[2];
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) {
+        args[t] = (order_arg){lg, NULL, t};
+        ck_assert_int_eq(tg_ledger_waiter_new(&args[t].w), 0);
+        ck_assert_int_eq(pthread_create(&th[t], NULL, order_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < 2; t++)
+        pthread_join(th[t], NULL);
+    tg_ledger_sync(lg);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM reservations"), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 2 * ORDER_ROWS);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM requests WHERE state = 'settled'"),
+                     ORDER_ROWS);
+    ck_assert_int_eq(sql_int("SELECT sum(cost_nusd) FROM rollup_team_daily"),
+                     ORDER_ROWS * 60);
+    tg_ledger_stop(lg);
+    for (int t = 0; t < 2; t++)
+        tg_ledger_waiter_free(args[t].w);
 }
 END_TEST
 
@@ -1089,6 +1149,7 @@ static Suite *quota_suite(void)
     tcase_add_checked_fixture(db, setup, teardown);
     tcase_add_test(db, ledger_notices_and_rows);
     tcase_add_test(db, ledger_inline_commit);
+    tcase_add_test(db, ledger_settlement_never_overtakes_reservation);
     tcase_add_test(db, recovery_after_close_without_settling);
     tcase_add_test(db, recovery_after_kill_9);
     suite_add_tcase(s, db);

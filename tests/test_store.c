@@ -256,9 +256,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 6 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
-                        4 key tags, 5 daily rollups, 6 (day, team) rollups */
-#define SCHEMA_NOW_STR "6"
+#define SCHEMA_NOW 7 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
+                        4 key tags, 5 daily rollups, 6 (day, team) rollups, 7 reservations */
+#define SCHEMA_NOW_STR "7"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -878,7 +878,21 @@ START_TEST(ledger_states_and_recovery)
     snprintf(recs[0].policy_version, sizeof recs[0].policy_version, "p7");
     snprintf(recs[0].price_version, sizeof recs[0].price_version, "2024-07-18");
     ck_assert_int_eq(tg_store_records_insert(st, recs, 5), TG_STORE_OK);
-    tg_record settled = recs[0], rel = recs[1], got;
+    /* reservations live in their own table until settled; a read finds them there */
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM reservations"), "3");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM requests"), "2");
+    tg_record got;
+    ck_assert_int_eq(tg_store_record_get(st, "c", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_RESERVED && got.reserved_nusd == 4000 && !got.reconcile);
+    tg_spend_row *rows;
+    size_t nrows;
+    ck_assert_int_eq(tg_store_spend_by_day(st, day0, 0, &rows, &nrows), TG_STORE_OK);
+    int64_t held = 0;
+    for (size_t i = 0; i < nrows; i++)
+        held += rows[i].charged_nusd;
+    ck_assert(nrows == 3 && held == 1000 + 2000 + 4000 + 30); /* reserved ones count */
+    free(rows);
+    tg_record settled = recs[0], rel = recs[1];
     settled.state = TG_RECORD_SETTLED;
     settled.cost_nusd = 1500;
     settled.cost_input_nusd = 500;
@@ -887,6 +901,9 @@ START_TEST(ledger_states_and_recovery)
     rel.state = TG_RECORD_RELEASED;
     tg_record fin[] = {settled, rel};
     ck_assert_int_eq(tg_store_records_insert(st, fin, 2), TG_STORE_OK);
+    /* a settlement (or release) moves the row: the reservation is gone, one row each */
+    ck_assert_str_eq(raw_query("SELECT group_concat(id) FROM reservations"), "c");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM requests WHERE id IN ('a', 'b')"), "2");
     ck_assert_int_eq(tg_store_record_get(st, "a", 1, &got), TG_STORE_OK);
     ck_assert_int_eq(got.state, TG_RECORD_SETTLED);
     ck_assert(got.cost_nusd == 1500 && got.reserved_nusd == 1000 && got.overshoot);
@@ -902,11 +919,10 @@ START_TEST(ledger_states_and_recovery)
     ck_assert_int_eq(n, 1); /* only "c" was still reserved */
     ck_assert_int_eq(tg_store_record_get(st, "c", 1, &got), TG_STORE_OK);
     ck_assert(got.state == TG_RECORD_UNSETTLED && got.reconcile && got.reserved_nusd == 4000);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM reservations"), "0");
     ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
     ck_assert_int_eq(n, 0);
 
-    tg_spend_row *rows;
-    size_t nrows;
     ck_assert_int_eq(tg_store_spend_by_day(st, day0, 0, &rows, &nrows), TG_STORE_OK);
     ck_assert_uint_eq(nrows, 3);
     int64_t day = day0 / INT64_C(86400000000);
@@ -930,6 +946,38 @@ START_TEST(ledger_states_and_recovery)
     ck_assert(saw_prev);
     free(rows);
     ck_assert_int_eq(tg_store_spend_by_day(st, 0, 19 * 3600, &rows, &nrows), TG_STORE_INVALID);
+    tg_store_close(st);
+}
+END_TEST
+
+/* Migration 7 moves the rows an older build left 'reserved' in requests into the
+ * reservations table (the rollups follow through their delete trigger); recovery then
+ * charges them as before. */
+START_TEST(migration_moves_old_reservations)
+{
+    tg_store *st = open_ok();
+    tg_store_close(st);
+    raw_exec("DROP TABLE reservations; DELETE FROM schema_version WHERE version = 7;"
+             "PRAGMA user_version = 6;");
+    st = open_ok(); /* (migrates back to 7; now go back to 6 with an old-style row) */
+    tg_record r = ledger_rec("old", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED,
+                             700, 600);
+    ck_assert_int_eq(tg_store_records_insert(st, &r, 1), TG_STORE_OK);
+    tg_store_close(st);
+    raw_exec("DROP TABLE reservations; DELETE FROM schema_version WHERE version = 7;"
+             "PRAGMA user_version = 6;"
+             "UPDATE requests SET state = 'reserved' WHERE id = 'old';");
+    ck_assert_str_eq(raw_query("SELECT sum(cost_nusd) FROM rollup_daily"), "700");
+    st = open_ok();
+    ck_assert_int_eq(tg_store_schema_version(st), SCHEMA_NOW);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM requests"), "0");
+    ck_assert_str_eq(raw_query("SELECT state || reserved_nusd FROM reservations"), "reserved700");
+    ck_assert_str_eq(raw_query("SELECT sum(cost_nusd) FROM rollup_daily"), "0");
+    int64_t n = 0;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(raw_query("SELECT state || reconcile FROM requests"), "unsettled1");
+    ck_assert_str_eq(raw_query("SELECT sum(cost_nusd) FROM rollup_daily"), "700");
     tg_store_close(st);
 }
 END_TEST
@@ -1032,6 +1080,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, records_insert_batch);
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
+    tcase_add_test(db, migration_moves_old_reservations);
     tcase_add_test(db, rollups_follow_the_ledger);
     suite_add_tcase(s, db);
     return s;
