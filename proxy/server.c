@@ -1850,6 +1850,20 @@ static void drain_ledger(worker *w)
     } while (n == 64);
 }
 
+/* The end of a loop round: the reservations its requests made are committed together,
+ * here when no transaction is under way (their requests go upstream in this round), else
+ * by the ledger writer (their notices come through the eventfd). */
+static void kick_ledger(worker *w)
+{
+    tg_ledger *lg = tg_records_ledger();
+    if (!lg)
+        return;
+    tg_ledger_done done[64];
+    size_t n = tg_ledger_kick(lg, w->waiter, done, 64);
+    for (size_t i = 0; i < n; i++)
+        ledger_ready((tg_req *)(uintptr_t)done[i].cookie, done[i].ok);
+}
+
 /* The client hung up while its connection was suspended. */
 static void client_left(tg_req *r)
 {
@@ -2059,6 +2073,7 @@ static void *worker_main(void *arg)
         }
         drain_curl_messages(w);
         MHD_run(w->mhd);
+        kick_ledger(w);
         if (w->watch_deadline >= 0 && now_us() >= w->watch_deadline)
             arm_due_watches(w, now_us());
         if (now - w->last_sweep >= TG_SWEEP_MS * 1000) {
@@ -2113,6 +2128,7 @@ static int worker_init(worker *w, const tg_config *cfg, int idx, unsigned conn_l
         snprintf(err, errlen, "cannot create the ledger notice fd: %s", strerror(errno));
         return -1;
     }
+    tg_ledger_waiter_defer(w->waiter, true); /* kick_ledger at the end of each round */
     w->ledger_src = (evsrc){SRC_LEDGER, tg_ledger_waiter_fd(w->waiter), NULL, EPOLLIN};
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &w->ledger_src};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ledger_src.fd, &lev) != 0) {

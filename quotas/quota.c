@@ -479,8 +479,10 @@ static int enter(admission *a)
     return 0;
 }
 
-/* Queues the reservation row; true when it is already durable (committed inline). */
-static bool write_reservation(tg_quota *q, const tg_quota_ask *ask, const tg_quota_result *res)
+/* Queues the reservation row (its ledger slot into hold->slot); true when it is already
+ * durable (committed inline). */
+static bool write_reservation(tg_quota *q, const tg_quota_ask *ask, const tg_quota_result *res,
+                              tg_quota_hold *hold)
 {
     tg_record r = *ask->rec;
     snprintf(r.team, sizeof r.team, "%s", ask->key->team);
@@ -491,7 +493,10 @@ static bool write_reservation(tg_quota *q, const tg_quota_ask *ask, const tg_quo
     r.reconcile = r.overshoot = false;
     r.cost_nusd = r.cost_input_nusd = r.cost_cached_nusd = 0;
     r.cost_cache_write_nusd = r.cost_output_nusd = 0;
-    return tg_ledger_submit(q->cfg.ledger, &r, ask->waiter, ask->cookie);
+    r.slot = 0;
+    bool durable = tg_ledger_submit(q->cfg.ledger, &r, ask->waiter, ask->cookie);
+    hold->slot = r.slot;
+    return durable;
 }
 
 int tg_quota_reserve(tg_quota *q, const tg_quota_ask *ask, tg_quota_hold *hold,
@@ -527,7 +532,7 @@ int tg_quota_reserve(tg_quota *q, const tg_quota_ask *ask, tg_quota_hold *hold,
     }
     atomic_fetch_add(rc == TG_QUOTA_OK ? &q->admitted : &q->clamped, 1);
     if (q->cfg.ledger) {
-        bool durable = write_reservation(q, ask, res);
+        bool durable = write_reservation(q, ask, res, hold);
         res->wait = ask->waiter != NULL && !durable;
     }
     return rc;
@@ -585,6 +590,7 @@ static void fill_names(const tg_quota_hold *h, tg_record *rec)
     rec->reserved_nusd = h->nusd;
     rec->reserved_tokens = h->tokens;
     rec->reconcile = false;
+    rec->slot = h->slot;
 }
 
 bool tg_quota_settle(tg_quota *q, tg_quota_hold *hold, tg_record *rec)

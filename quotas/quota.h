@@ -149,6 +149,7 @@ typedef struct {
     int64_t index[TG_PERIOD_COUNT];  /* the periods it was counted in */
     int64_t sec;                     /* its rate-window second */
     int64_t nusd, tokens;            /* held */
+    int64_t slot;                    /* the reservation's ledger slot (0: none) */
     bool live;                       /* not yet settled or released */
 } tg_quota_hold;
 

@@ -33,6 +33,7 @@ typedef struct {
 struct tg_ledger_waiter {
     int fd;
     _Atomic bool inline_ok; /* set by its loop (tg_ledger_waiter_inline) */
+    _Atomic bool deferred;  /* its urgent rows wait for tg_ledger_kick */
     pthread_mutex_t mu;
     tg_ledger_done *done;
     size_t len, cap;
@@ -56,6 +57,9 @@ struct tg_ledger {
     int64_t lazy_since_ns;  /* when the lazy queue got its oldest row */
     bool idle, stopping, writing, flush;
     uint64_t seq_in[2], seq_out[2]; /* rows queued and committed, per queue */
+    int64_t *free_slots;            /* reservation slots whose settlement is committed */
+    size_t nfree, free_cap;
+    int64_t next_slot;              /* above every slot ever handed out */
     pthread_t thread;
     tg_store *store;
     atomic_uint_least64_t written;
@@ -97,6 +101,11 @@ void tg_ledger_waiter_inline(tg_ledger_waiter *w, bool on)
     atomic_store_explicit(&w->inline_ok, on, memory_order_relaxed);
 }
 
+void tg_ledger_waiter_defer(tg_ledger_waiter *w, bool on)
+{
+    atomic_store_explicit(&w->deferred, on, memory_order_relaxed);
+}
+
 static void waiter_signal(tg_ledger_waiter *w)
 {
     uint64_t one = 1;
@@ -104,8 +113,11 @@ static void waiter_signal(tg_ledger_waiter *w)
         ;
 }
 
-/* Appends a notice (the writer thread); waits for memory rather than lose it. */
-static void waiter_push(tg_ledger_waiter *w, uint64_t cookie, bool ok)
+/* Appends a notice; waits for memory rather than lose it.  `quiet`: the waiter's own loop
+ * is pushing and takes the whole list right after (tg_ledger_kick), so the eventfd is not
+ * written.  Safe with the writer pushing meanwhile: a notice it adds to a non-empty list
+ * is taken with ours; to an empty one (after ours were taken) it signals. */
+static void waiter_push(tg_ledger_waiter *w, uint64_t cookie, bool ok, bool quiet)
 {
     pthread_mutex_lock(&w->mu);
     while (w->len == w->cap) {
@@ -122,15 +134,13 @@ static void waiter_push(tg_ledger_waiter *w, uint64_t cookie, bool ok)
     bool was_empty = w->len == 0;
     w->done[w->len++] = (tg_ledger_done){cookie, ok};
     pthread_mutex_unlock(&w->mu);
-    if (was_empty)
+    if (was_empty && !quiet)
         waiter_signal(w);
 }
 
-size_t tg_ledger_collect(tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
+/* Takes up to `max` notices from the list; signals the fd again when more remain. */
+static size_t waiter_take(tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
 {
-    uint64_t v;
-    while (read(w->fd, &v, sizeof v) < 0 && errno == EINTR) /* EAGAIN: nothing pending */
-        ;
     pthread_mutex_lock(&w->mu);
     size_t n = w->len < max ? w->len : max;
     if (n > 0) { /* w->done is NULL until the first notice */
@@ -143,6 +153,14 @@ size_t tg_ledger_collect(tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
     if (more)
         waiter_signal(w);
     return n;
+}
+
+size_t tg_ledger_collect(tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
+{
+    uint64_t v;
+    while (read(w->fd, &v, sizeof v) < 0 && errno == EINTR) /* EAGAIN: nothing pending */
+        ;
+    return waiter_take(w, out, max);
 }
 
 void tg_ledger_waiter_free(tg_ledger_waiter *w)
@@ -198,9 +216,39 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---------------------------------------------------------------- slots */
+
+/* A reservation slot for `rec` (lock held): the last one freed, else a new one. */
+static void slot_assign(tg_ledger *lg, tg_record *rec)
+{
+    if (rec->state != TG_RECORD_RESERVED || rec->slot > 0)
+        return;
+    rec->slot = lg->nfree ? lg->free_slots[--lg->nfree] : lg->next_slot++;
+}
+
+/* Frees the slots that the committed rows recs[0..n) end (lock held): a settlement's
+ * slot may take a new reservation only once the settlement is on disk, or a crash in
+ * between would lose the reservation it overwrote.  Out of memory: the slot is not reused
+ * (the table keeps one more row). */
+static void slots_free(tg_ledger *lg, const tg_record *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].slot <= 0 || recs[i].state == TG_RECORD_RESERVED)
+            continue;
+        if (lg->nfree == lg->free_cap) {
+            size_t cap = lg->free_cap ? lg->free_cap * 2 : QUEUE_INITIAL;
+            int64_t *nf = realloc(lg->free_slots, cap * sizeof *nf);
+            if (!nf)
+                return;
+            lg->free_slots = nf, lg->free_cap = cap;
+        }
+        lg->free_slots[lg->nfree++] = recs[i].slot;
+    }
+}
+
 /* ---------------------------------------------------------------- submit */
 
-static void notify(note *notes, size_t n, bool ok);
+static void notify(note *notes, size_t n, bool ok, const tg_ledger_waiter *quiet);
 
 /* Puts rows an inline commit could not write back at the head of the urgent queue (lock
  * held), ahead of those queued meanwhile, for the writer to retry. */
@@ -239,7 +287,7 @@ static void requeue(tg_ledger *lg, queue *b)
  * none (tg_ledger_submit's answer says it).  A failed write is not retried here (that
  * would block the caller's loop): every waiter, the caller's too, gets ok = false at once,
  * as from the writer, and the rows go back to the queue. */
-static bool commit_inline(tg_ledger *lg)
+static bool commit_inline(tg_ledger *lg, const tg_ledger_waiter *quiet, bool last_is_caller)
 {
     queue b = {0};
     queue_take(&lg->q[Q_URGENT], &lg->spare);
@@ -252,13 +300,14 @@ static bool commit_inline(tg_ledger *lg)
     else
         fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", b.len,
                 tg_store_errmsg(lg->store));
-    if (ok)
+    if (ok && last_is_caller)
         b.notes[b.len - 1].w = NULL; /* the caller's: answered by the return value */
-    notify(b.notes, b.len, ok);
+    notify(b.notes, b.len, ok, ok ? quiet : NULL);
     pthread_mutex_lock(&lg->mu);
     lg->writing = false;
     if (ok) {
         lg->seq_out[Q_URGENT] += b.len;
+        slots_free(lg, b.recs, b.len);
         b.len = 0;
         lg->spare = b;
         pthread_cond_broadcast(&lg->cv_done);
@@ -270,8 +319,7 @@ static bool commit_inline(tg_ledger *lg)
     return ok;
 }
 
-bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
-                      uint64_t cookie)
+bool tg_ledger_submit(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w, uint64_t cookie)
 {
     int which = w || rec->state == TG_RECORD_RESERVED ? Q_URGENT : Q_LAZY;
     queue *q = &lg->q[which];
@@ -280,17 +328,38 @@ bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
     queue_reserve(lg, q);
     if (which == Q_LAZY && q->len == 0)
         lg->lazy_since_ns = mono_ns();
+    slot_assign(lg, rec);
     q->recs[q->len] = *rec;
     q->notes[q->len++] = (note){w, cookie};
     lg->seq_in[which]++;
     if (which == Q_URGENT && w && !lg->writing && !lg->stopping &&
         q->len <= TG_LEDGER_BATCH_MAX &&
         atomic_load_explicit(&w->inline_ok, memory_order_relaxed))
-        durable = commit_inline(lg);
+        durable = commit_inline(lg, NULL, true);
+    else if (which == Q_URGENT && w && atomic_load_explicit(&w->deferred, memory_order_relaxed))
+        ; /* the loop calls tg_ledger_kick when its round ends */
     else if ((which == Q_URGENT && lg->idle) || (which == Q_LAZY && q->len == TG_LEDGER_WAKE_AT))
         pthread_cond_signal(&lg->cv);
     pthread_mutex_unlock(&lg->mu);
     return durable;
+}
+
+size_t tg_ledger_kick(tg_ledger *lg, tg_ledger_waiter *w, tg_ledger_done *out, size_t max)
+{
+    pthread_mutex_lock(&lg->mu);
+    bool mine = false;
+    if (lg->q[Q_URGENT].len == 0) {
+        pthread_mutex_unlock(&lg->mu);
+        return 0;
+    }
+    if (!lg->writing && !lg->stopping && lg->q[Q_URGENT].len <= TG_LEDGER_BATCH_MAX)
+        mine = commit_inline(lg, w, false);
+    else if (lg->idle)
+        pthread_cond_signal(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+    /* quiet notices: on the list without an fd signal, so take them now (a failed commit
+     * signalled them, and the writer retries the rows) */
+    return mine ? waiter_take(w, out, max) : 0;
 }
 
 void tg_ledger_sync(tg_ledger *lg)
@@ -311,11 +380,12 @@ uint64_t tg_ledger_written(const tg_ledger *lg)
 
 /* ---------------------------------------------------------------- the writer */
 
-static void notify(note *notes, size_t n, bool ok)
+/* Hands each note to its waiter; those of `quiet` (may be NULL) without an fd signal. */
+static void notify(note *notes, size_t n, bool ok, const tg_ledger_waiter *quiet)
 {
     for (size_t i = 0; i < n; i++)
         if (notes[i].w) {
-            waiter_push(notes[i].w, notes[i].cookie, ok);
+            waiter_push(notes[i].w, notes[i].cookie, ok, notes[i].w == quiet);
             notes[i].w = NULL;
         }
 }
@@ -328,13 +398,13 @@ static void write_rows(tg_ledger *lg, const tg_record *recs, note *notes, size_t
         size_t k = n - done < TG_LEDGER_BATCH_MAX ? n - done : TG_LEDGER_BATCH_MAX;
         if (tg_store_records_insert(lg->store, recs + done, k) == TG_STORE_OK) {
             atomic_fetch_add(&lg->written, k);
-            notify(notes + done, k, true);
+            notify(notes + done, k, true, NULL);
             done += k;
             continue;
         }
         fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", k,
                 tg_store_errmsg(lg->store));
-        notify(notes + done, k, false);
+        notify(notes + done, k, false, NULL);
         sleep_ms(TG_LEDGER_RETRY_MS);
     }
 }
@@ -386,6 +456,9 @@ static void write_pass(tg_ledger *lg, queue *bu, queue *bl)
     lg->writing = false;
     lg->seq_out[Q_URGENT] += bu->len;
     lg->seq_out[Q_LAZY] += lazy ? bl->len : 0;
+    slots_free(lg, bu->recs, bu->len);
+    if (lazy)
+        slots_free(lg, bl->recs, bl->len);
     bu->len = 0;
     if (lazy)
         bl->len = 0;
@@ -421,6 +494,14 @@ int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
         free(lg);
         return -1;
     }
+    int64_t top = 0;
+    if (tg_store_reservation_slots(lg->store, &top) != TG_STORE_OK) {
+        snprintf(err, errlen, "%s", tg_store_errmsg(lg->store));
+        tg_store_close(lg->store);
+        free(lg);
+        return -1;
+    }
+    lg->next_slot = top + 1;
     pthread_mutex_init(&lg->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -454,5 +535,6 @@ void tg_ledger_stop(tg_ledger *lg)
     for (int i = 0; i < 2; i++)
         queue_free(&lg->q[i]);
     queue_free(&lg->spare);
+    free(lg->free_slots);
     free(lg);
 }

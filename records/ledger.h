@@ -68,12 +68,13 @@ __attribute__((warn_unused_result)) int tg_ledger_start(const char *url, tg_ledg
  * (NULL allowed).  Waiters still get their notices before it returns. */
 void tg_ledger_stop(tg_ledger *lg);
 
-/* Queues a copy of *rec.  `w` NULL: no notice; else `cookie` comes back through `w` once
+/* Queues a copy of *rec; a reservation (state RESERVED) with slot 0 first gets a slot
+ * (rec->slot): its settlement must carry the same slot, which is reused for a later
+ * reservation once that settlement is committed.  `w` NULL: no notice; else `cookie` comes back through `w` once
  * the row is committed.  Returns true when the row was committed inline (see above): it is
  * durable now and no notice comes for it; false otherwise.  Thread-safe, never blocks on
  * I/O (it may wait for memory) unless `w` is marked inline. */
-bool tg_ledger_submit(tg_ledger *lg, const tg_record *rec, tg_ledger_waiter *w,
-                      uint64_t cookie);
+bool tg_ledger_submit(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w, uint64_t cookie);
 
 /* Blocks until every record submitted before the call is committed (tests, benchmarks,
  * shutdown; never on an event loop). */
@@ -93,6 +94,18 @@ int tg_ledger_waiter_fd(const tg_ledger_waiter *w);
  * the top of the file); false when made.  Set it from the waiter's own loop, before
  * submitting: true only while blocking that loop for one commit holds no one else up. */
 void tg_ledger_waiter_inline(tg_ledger_waiter *w, bool on);
+
+/* Whether urgent submissions with this waiter wait for tg_ledger_kick instead of waking
+ * the writer one by one (false when made).  An event loop sets it once and kicks at the
+ * end of each round, so the reservations of one round share one commit. */
+void tg_ledger_waiter_defer(tg_ledger_waiter *w, bool on);
+
+/* The end of a loop round: commits every urgent row queued (all loops' rows) on the
+ * calling thread in one transaction when no transaction is under way, else leaves them
+ * to the writer (woken if idle).  Returns how many of w's own notices it put into out[]
+ * (up to `max`; the fd is signalled for any left over); 0 when it did not commit.  Call
+ * it from w's own loop. */
+size_t tg_ledger_kick(tg_ledger *lg, tg_ledger_waiter *w, tg_ledger_done *out, size_t max);
 
 /* Takes up to `max` notices, oldest first, into out[].  Returns how many (0 when none).
  * If more remain the fd stays readable.  Call it from the waiter's own loop. */

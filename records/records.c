@@ -33,7 +33,8 @@ void tg_records_submit(const tg_record *rec)
                 rec->id);
         return;
     }
-    tg_ledger_submit(lg, rec, NULL, 0);
+    tg_record r = *rec; /* (a reservation would get its slot written into it) */
+    tg_ledger_submit(lg, &r, NULL, 0);
 }
 
 void tg_records_stop(void)

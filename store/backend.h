@@ -46,6 +46,7 @@ typedef struct tg_store_backend {
     int (*record_get)(tg_store *st, const char *id, int attempt, tg_record *out);
     /* RESERVED -> UNSETTLED + reconcile, one transaction; *n how many. */
     int (*ledger_recover)(tg_store *st, int64_t *n);
+    int (*reservation_slots)(tg_store *st, int64_t *top);
     /* See tg_store_spend_by_day; *out is a new array. */
     int (*spend_by_day)(tg_store *st, int64_t since_us, int32_t offset_s, tg_spend_row **out,
                         size_t *n);

@@ -547,6 +547,12 @@ int tg_store_ledger_recover(tg_store *st, int64_t *n)
     return st->be->ledger_recover(st, n ? n : &scratch);
 }
 
+int tg_store_reservation_slots(tg_store *st, int64_t *top)
+{
+    *top = 0;
+    return st->be->reservation_slots(st, top);
+}
+
 /* Calendar offsets beyond +-18 h exist nowhere (ISO 8601 stops at +-18:00). */
 #define OFFSET_MAX_S (18 * 3600)
 

@@ -170,6 +170,9 @@ typedef struct {
     int64_t reserved_nusd, reserved_tokens;   /* the worst case held at admission */
     int64_t cost_nusd;                        /* actual (settled) cost */
     int64_t cost_input_nusd, cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd;
+    /* a reservation's place in the store (1, 2, ...; 0: none, the store picks one), reused
+     * by a later reservation once this one's settlement is written (see tg_ledger) */
+    int64_t slot;
 } tg_record;
 
 /* What one (team, key, day) has spent, as recovery rebuilds it from the ledger. */
@@ -289,9 +292,9 @@ __attribute__((warn_unused_result)) int tg_store_key_lookup(tg_store *st, const 
                                                            size_t len, tg_key *out);
 
 /* Writes n records in one transaction (all or none), in order: a record replaces the row
- * with the same (id, attempt); a reservation (state RESERVED) is kept apart from the
- * records until a later record of the same (id, attempt) settles it (any other state),
- * which deletes it.  Returns TG_STORE_OK, or TG_STORE_ERROR (the caller keeps the records
+ * with the same (id, attempt).  A reservation (state RESERVED) is kept apart, in its slot
+ * (overwriting whatever that slot held; slot 0: a new one); it counts as in flight until
+ * a record of the same (id, attempt) in any other state (its settlement) is written.  Returns TG_STORE_OK, or TG_STORE_ERROR (the caller keeps the records
  * and retries). */
 __attribute__((warn_unused_result)) int tg_store_records_insert(tg_store *st,
                                                                const tg_record *recs,
@@ -310,6 +313,12 @@ __attribute__((warn_unused_result)) int tg_store_record_get(tg_store *st, const 
  * Run it only when no other process serves from this store (one `serve` per SQLite file).
  * Returns TG_STORE_OK or TG_STORE_ERROR. */
 __attribute__((warn_unused_result)) int tg_store_ledger_recover(tg_store *st, int64_t *n);
+
+/* The highest reservation slot the store holds (0: none) into *top, so a new writer
+ * starts above every slot a dead process may have left in flight.  Returns TG_STORE_OK or
+ * TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_reservation_slots(tg_store *st,
+                                                                  int64_t *top);
 
 /* Crash recovery, step 2: spend per (team, key, day) of the rows that started at or after
  * `since_us` (UTC µs), days counted on a calendar `offset_s` seconds east of UTC (at most

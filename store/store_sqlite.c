@@ -16,13 +16,15 @@
  * build is refused rather than guessed at.
  *
  * The ledger is the requests table (migrations 2 and 3) and the reservations table
- * (migration 7): a reservation inserts the request's row, in state 'reserved', into
- * reservations before the request goes upstream (a small table without indexes or
- * triggers: one or two pages to write); its settlement inserts the full record (state
- * 'settled' or 'released') into requests and deletes the reservation in the same
- * transaction.  Recovery moves the reservations left by a dead process into requests as
- * 'unsettled' (charged at the reservation, reconcile = 1), and rebuilds spend with one
- * GROUP BY per (team, key, day) over the index on ts_us (reservations included).
+ * (migration 7): a reservation writes the request's row, in state 'reserved', into its
+ * slot of reservations before the request goes upstream (a small table without indexes
+ * or triggers, rewritten in place: one page); its settlement inserts the full record
+ * (state 'settled' or 'released') into requests, which ends the reservation (a
+ * reservation is in flight while requests has no row of its (id, attempt)); the slot is
+ * reused afterwards.  Recovery moves the reservations still in flight when a process died
+ * into requests as 'unsettled' (charged at the reservation, reconcile = 1), empties the
+ * table, and rebuilds spend with one GROUP BY per (team, key, day) over the index on ts_us
+ * (reservations in flight included).
  *
  * Statements are prepared once per handle, on first use (SQLITE_PREPARE_PERSISTENT), and
  * reset after each use.  Every value is bound, never spliced into SQL. */
@@ -528,13 +530,14 @@ static const char *const migrations[] = {
     "sum(cost_nusd), sum(cost_input_nusd), sum(cost_cached_nusd), "
     "sum(cost_cache_write_nusd), sum(cost_output_nusd) FROM rollup_daily GROUP BY "
     "day, team;",
-    /* 7: reservations get a table of their own: small (only requests in flight), no
-     * secondary index, no trigger, so the durable write before a request goes upstream
-     * touches one or two pages, not the record's, its indexes' and the rollups'.  A
-     * settlement inserts the request's row and deletes its reservation in one transaction.
-     * Rows left 'reserved' in requests by an older build move over (the delete keeps the
-     * rollups right through their triggers). */
+    /* 7: reservations get a table of their own: small (a slot per request in flight,
+     * reused once its settlement is written), no secondary index, no trigger, so the
+     * durable write before a request goes upstream rewrites one page in place, and the
+     * settlement (a row in requests) does not touch it.  A reservation is in flight while
+     * requests has no row with its (id, attempt).  Rows left 'reserved' in requests by an
+     * older build move over (the delete keeps the rollups right through their trigger). */
     "CREATE TABLE reservations ("
+    "  slot INTEGER PRIMARY KEY,"
     "  id TEXT NOT NULL, attempt INTEGER NOT NULL, ts_us INTEGER NOT NULL,"
     "  team TEXT NOT NULL, key_id TEXT NOT NULL, provider TEXT NOT NULL,"
     "  requested_model TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,"
@@ -549,9 +552,8 @@ static const char *const migrations[] = {
     "  price_version TEXT NOT NULL, reserved_nusd INTEGER NOT NULL,"
     "  reserved_tokens INTEGER NOT NULL, cost_nusd INTEGER NOT NULL,"
     "  cost_input_nusd INTEGER NOT NULL, cost_cached_nusd INTEGER NOT NULL,"
-    "  cost_cache_write_nusd INTEGER NOT NULL, cost_output_nusd INTEGER NOT NULL,"
-    "  PRIMARY KEY (id, attempt)"
-    ") WITHOUT ROWID;"
+    "  cost_cache_write_nusd INTEGER NOT NULL, cost_output_nusd INTEGER NOT NULL"
+    ");"
     "INSERT INTO reservations (" REC_COLS ") SELECT " REC_COLS
     " FROM requests WHERE state = 'reserved';"
     "DELETE FROM requests WHERE state = 'reserved';",
@@ -577,8 +579,9 @@ enum {
     S_SPEND_BY_DAY,
     S_RECORD_SCAN,
     S_RESV_INSERT,
-    S_RESV_DELETE,
     S_RESV_GET,
+    S_BEGIN,
+    S_COMMIT,
     STMT_COUNT
 };
 
@@ -611,6 +614,9 @@ enum {
     "cost_input_nusd = excluded.cost_input_nusd, cost_cached_nusd = " \
     "excluded.cost_cached_nusd, cost_cache_write_nusd = " \
     "excluded.cost_cache_write_nusd, cost_output_nusd = excluded.cost_output_nusd"
+/* A reservations row (alias r) whose request has no record yet: still in flight. */
+#define RESV_IN_FLIGHT                                                                       \
+    "NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = r.id AND q.attempt = r.attempt)"
 /* The columns CHARGED_NUSD and CHARGED_TOKENS read (requests and reservations alike). */
 #define SPEND_COLS                                                                           \
     "team, key_id, ts_us, state, reserved_nusd, reserved_tokens, cost_nusd, input_tokens, "  \
@@ -659,18 +665,21 @@ static const char *const stmt_sql[STMT_COUNT] = {
                         "?33, ?34, ?35) ON CONFLICT (id, attempt) DO UPDATE SET " REC_UPSERT_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
-    [S_RESV_INSERT] = "INSERT OR REPLACE INTO reservations (" REC_COLS ") VALUES (?1, ?2, ?3, "
-                      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                      "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
-                      "?33, ?34, ?35)",
-    [S_RESV_DELETE] = "DELETE FROM reservations WHERE id = ?1 AND attempt = ?2",
-    [S_RESV_GET] = "SELECT " REC_COLS " FROM reservations WHERE id = ?1 AND attempt = ?2",
+    [S_RESV_INSERT] = "INSERT OR REPLACE INTO reservations (" REC_COLS ", slot) VALUES (?1, "
+                      "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                      "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, "
+                      "?32, ?33, ?34, ?35, ?36)",
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_RESV_GET] = "SELECT " REC_COLS ", slot FROM reservations r WHERE id = ?1 AND attempt = ?2"
+                   " AND " RESV_IN_FLIGHT,
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
     [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
                        " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
                        " sum(state <> 'released')"
                        " FROM (SELECT " SPEND_COLS " FROM requests WHERE ts_us >= ?1 UNION ALL"
-                       " SELECT " SPEND_COLS " FROM reservations WHERE ts_us >= ?1)"
+                       " SELECT " SPEND_COLS " FROM reservations r WHERE ts_us >= ?1"
+                       " AND " RESV_IN_FLIGHT ")"
                        " GROUP BY team, key_id, day",
     [S_RECORD_SCAN] = "SELECT " REC_COLS " FROM requests WHERE ts_us >= ?1 AND ts_us < ?2"
                       " ORDER BY ts_us, id, attempt",
@@ -907,7 +916,9 @@ static int sqlite_open(tg_store *st, const char *path)
     if (!im)
         return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
     st->impl = im;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    /* NOMUTEX: a handle is used by one thread at a time (store.h), so SQLite's own lock
+     * per call on the connection is pure cost */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &im->db, flags, NULL) != SQLITE_OK) {
         rc = tg_store_fail(st, TG_STORE_ERROR, "sqlite:%s: %s", path,
                            im->db ? sqlite3_errmsg(im->db) : "out of memory");
@@ -1292,37 +1303,35 @@ static void read_record(sqlite3_stmt *s, tg_record *r)
     assert(i == REC_NCOLS);
 }
 
-/* Runs statement `which` with `r` bound (all of it, or only id and attempt). */
-static int record_step(tg_store *st, int which, const tg_record *r, bool key_only)
+/* One row of a batch: a reservation goes to its slot; anything else is the request's row
+ * (which ends its reservation, if any: see RESV_IN_FLIGHT). */
+static int record_write(tg_store *st, const tg_record *r)
+{
+    bool resv = r->state == TG_RECORD_RESERVED;
+    sqlite3_stmt *s = stmt_get(st, resv ? S_RESV_INSERT : S_RECORD_INSERT);
+    if (!s)
+        return TG_STORE_ERROR;
+    bind_record(s, r);
+    if (resv && r->slot > 0)
+        sqlite3_bind_int64(s, REC_NCOLS + 1, r->slot);
+    else if (resv)
+        sqlite3_bind_null(s, REC_NCOLS + 1);
+    return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+}
+
+/* Runs the prepared statement `which`, which returns no rows. */
+static int stmt_run(tg_store *st, int which)
 {
     sqlite3_stmt *s = stmt_get(st, which);
     if (!s)
         return TG_STORE_ERROR;
-    if (key_only) {
-        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 2, r->attempt > 0 ? r->attempt : 1);
-    } else {
-        bind_record(s, r);
-    }
     return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
 }
 
-/* One row of a batch: a reservation goes to its own table; anything else is the request's
- * row, and a settlement (or release, or unsettled mark) also deletes its reservation. */
-static int record_write(tg_store *st, const tg_record *r)
-{
-    if (r->state == TG_RECORD_RESERVED)
-        return record_step(st, S_RESV_INSERT, r, false);
-    if (record_step(st, S_RECORD_INSERT, r, false) != TG_STORE_OK)
-        return TG_STORE_ERROR;
-    if (r->state == TG_RECORD_RECORDED)
-        return TG_STORE_OK;
-    return record_step(st, S_RESV_DELETE, r, true);
-}
-
+/* The ledger's hot path: BEGIN and COMMIT prepared once, not parsed per batch. */
 static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
 {
-    if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
+    if (stmt_run(st, S_BEGIN) != TG_STORE_OK)
         return TG_STORE_ERROR;
     for (size_t i = 0; i < n; i++) {
         if (record_write(st, &recs[i]) != TG_STORE_OK) {
@@ -1330,7 +1339,7 @@ static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
             return TG_STORE_ERROR;
         }
     }
-    if (exec(st, "COMMIT") != TG_STORE_OK) {
+    if (stmt_run(st, S_COMMIT) != TG_STORE_OK) {
         exec(st, "ROLLBACK");
         return TG_STORE_ERROR;
     }
@@ -1362,6 +1371,8 @@ static int record_get_from(tg_store *st, int which, const char *id, int attempt,
     if (step != SQLITE_ROW)
         return stmt_done(st, s, TG_STORE_ERROR);
     read_record(s, out);
+    if (which == S_RESV_GET)
+        out->slot = sqlite3_column_int64(s, REC_NCOLS);
     return stmt_done(st, s, TG_STORE_OK);
 }
 
@@ -1380,7 +1391,8 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
     if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
         return TG_STORE_ERROR;
     if (exec(st, "INSERT INTO requests (" REC_COLS ") SELECT " REC_COLS
-                 " FROM reservations WHERE true ON CONFLICT (id, attempt) DO NOTHING;"
+                 " FROM reservations r WHERE " RESV_IN_FLIGHT
+                 " ON CONFLICT (id, attempt) DO NOTHING;"
                  "DELETE FROM reservations;"
                  "UPDATE requests SET state = 'unsettled', reconcile = 1"
                  " WHERE state = 'reserved'") != TG_STORE_OK) {
@@ -1393,6 +1405,14 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
         return TG_STORE_ERROR;
     }
     return TG_STORE_OK;
+}
+
+static int sqlite_reservation_slots(tg_store *st, int64_t *top)
+{
+    int v = 0;
+    int rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM reservations", &v);
+    *top = v;
+    return rc;
 }
 
 static int sqlite_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s,
@@ -1556,6 +1576,7 @@ const tg_store_backend tg_store_sqlite_backend = {
     .records_count = sqlite_records_count,
     .record_get = sqlite_record_get,
     .ledger_recover = sqlite_ledger_recover,
+    .reservation_slots = sqlite_reservation_slots,
     .spend_by_day = sqlite_spend_by_day,
     .report = sqlite_report,
     .records_scan = sqlite_records_scan,

@@ -901,8 +901,23 @@ START_TEST(ledger_states_and_recovery)
     rel.state = TG_RECORD_RELEASED;
     tg_record fin[] = {settled, rel};
     ck_assert_int_eq(tg_store_records_insert(st, fin, 2), TG_STORE_OK);
-    /* a settlement (or release) moves the row: the reservation is gone, one row each */
-    ck_assert_str_eq(raw_query("SELECT group_concat(id) FROM reservations"), "c");
+    /* a settlement (or release) is the request's row; it ends the reservation (still in
+     * its slot until reused: only "c" is in flight now) */
+    ck_assert_str_eq(raw_query("SELECT group_concat(id) FROM reservations r WHERE NOT EXISTS"
+                               " (SELECT 1 FROM requests q WHERE q.id = r.id"
+                               " AND q.attempt = r.attempt)"), "c");
+    int64_t top = -1;
+    ck_assert_int_eq(tg_store_reservation_slots(st, &top), TG_STORE_OK);
+    ck_assert(top == 3); /* slot 0 asked for a new one each time */
+    tg_record again = recs[2]; /* a reservation into slot 1 overwrites the settled "a" */
+    snprintf(again.id, sizeof again.id, "f");
+    again.slot = 1;
+    ck_assert_int_eq(tg_store_records_insert(st, &again, 1), TG_STORE_OK);
+    ck_assert_str_eq(raw_query("SELECT group_concat(id, ',') FROM reservations"), "f,b,c");
+    ck_assert_int_eq(tg_store_record_get(st, "f", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_RESERVED && got.slot == 1);
+    again.state = TG_RECORD_RELEASED;
+    ck_assert_int_eq(tg_store_records_insert(st, &again, 1), TG_STORE_OK);
     ck_assert_str_eq(raw_query("SELECT count(*) FROM requests WHERE id IN ('a', 'b')"), "2");
     ck_assert_int_eq(tg_store_record_get(st, "a", 1, &got), TG_STORE_OK);
     ck_assert_int_eq(got.state, TG_RECORD_SETTLED);
