@@ -24,6 +24,7 @@
 #define QUEUE_INITIAL 1024
 #define WAITER_INITIAL 64
 #define OOM_PAUSE_MS 10
+#define SLOT_WORDS_INITIAL 16 /* 1,024 reservation slots, then doubling */
 
 typedef struct {
     tg_ledger_waiter *w; /* NULL: no notice (or already sent) */
@@ -57,9 +58,9 @@ struct tg_ledger {
     int64_t lazy_since_ns;  /* when the lazy queue got its oldest row */
     bool idle, stopping, writing, flush;
     uint64_t seq_in[2], seq_out[2]; /* rows queued and committed, per queue */
-    int64_t *free_slots;            /* reservation slots whose settlement is committed */
-    size_t nfree, free_cap;
-    int64_t next_slot;              /* above every slot ever handed out */
+    uint64_t *slots_used;  /* bit i: slot slot_base + i holds a reservation not yet ended */
+    size_t slot_words, slot_lo;     /* words in the bitmap; below slot_lo all are full */
+    int64_t slot_base;              /* above every slot the store had when we started */
     pthread_t thread;
     tg_store *store;
     atomic_uint_least64_t written;
@@ -218,31 +219,44 @@ static int64_t mono_ns(void)
 
 /* ---------------------------------------------------------------- slots */
 
-/* A reservation slot for `rec` (lock held): the last one freed, else a new one. */
+/* A reservation slot for `rec` (lock held): the lowest free one, so the reservations of
+ * one commit share a page or two of the table.  Out of memory: slot 0 (the store makes a
+ * new row, never reused). */
 static void slot_assign(tg_ledger *lg, tg_record *rec)
 {
     if (rec->state != TG_RECORD_RESERVED || rec->slot > 0)
         return;
-    rec->slot = lg->nfree ? lg->free_slots[--lg->nfree] : lg->next_slot++;
+    size_t i = lg->slot_lo;
+    while (i < lg->slot_words && lg->slots_used[i] == UINT64_MAX)
+        i++;
+    lg->slot_lo = i;
+    if (i == lg->slot_words) {
+        size_t words = lg->slot_words ? lg->slot_words * 2 : SLOT_WORDS_INITIAL;
+        uint64_t *nw = realloc(lg->slots_used, words * sizeof *nw);
+        if (!nw)
+            return;
+        memset(nw + lg->slot_words, 0, (words - lg->slot_words) * sizeof *nw);
+        lg->slots_used = nw, lg->slot_words = words;
+    }
+    int bit = __builtin_ctzll(~lg->slots_used[i]);
+    lg->slots_used[i] |= UINT64_C(1) << bit;
+    rec->slot = lg->slot_base + (int64_t)(i * 64 + (size_t)bit);
 }
 
 /* Frees the slots that the committed rows recs[0..n) end (lock held): a settlement's
  * slot may take a new reservation only once the settlement is on disk, or a crash in
- * between would lose the reservation it overwrote.  Out of memory: the slot is not reused
- * (the table keeps one more row). */
+ * between would lose the reservation it overwrote. */
 static void slots_free(tg_ledger *lg, const tg_record *recs, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i].slot <= 0 || recs[i].state == TG_RECORD_RESERVED)
+    for (size_t k = 0; k < n; k++) {
+        int64_t at = recs[k].slot - lg->slot_base;
+        if (recs[k].state == TG_RECORD_RESERVED || at < 0 ||
+            (uint64_t)at >= (uint64_t)lg->slot_words * 64)
             continue;
-        if (lg->nfree == lg->free_cap) {
-            size_t cap = lg->free_cap ? lg->free_cap * 2 : QUEUE_INITIAL;
-            int64_t *nf = realloc(lg->free_slots, cap * sizeof *nf);
-            if (!nf)
-                return;
-            lg->free_slots = nf, lg->free_cap = cap;
-        }
-        lg->free_slots[lg->nfree++] = recs[i].slot;
+        size_t i = (size_t)at / 64;
+        lg->slots_used[i] &= ~(UINT64_C(1) << (at % 64));
+        if (i < lg->slot_lo)
+            lg->slot_lo = i;
     }
 }
 
@@ -501,7 +515,7 @@ int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
         free(lg);
         return -1;
     }
-    lg->next_slot = top + 1;
+    lg->slot_base = top + 1;
     pthread_mutex_init(&lg->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -535,6 +549,6 @@ void tg_ledger_stop(tg_ledger *lg)
     for (int i = 0; i < 2; i++)
         queue_free(&lg->q[i]);
     queue_free(&lg->spare);
-    free(lg->free_slots);
+    free(lg->slots_used);
     free(lg);
 }

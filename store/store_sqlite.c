@@ -30,6 +30,7 @@
  * reset after each use.  Every value is bound, never spliced into SQL. */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -907,8 +908,17 @@ static void sqlite_close(tg_store *st)
     st->impl = NULL;
 }
 
+/* Once, before SQLite initializes: no memory statistics (they take a global mutex on
+ * every allocation SQLite makes).  Too late (SQLite already in use): changes nothing. */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sqlite_open(tg_store *st, const char *path)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     int rc = make_parents(st, path);
     if (rc != TG_STORE_OK)
         return rc;
