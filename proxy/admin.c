@@ -4,6 +4,7 @@
 #include "admin.h"
 
 #include "common/buf.h"
+#include "common/sha256.h"
 #include "policies/catalog.h"
 #include "policies/policy.h"
 #include "proxy/admin_reports.h"
@@ -67,8 +68,7 @@ static enum MHD_Result reply_error(struct MHD_Connection *con, unsigned status,
 
 static int digest(const char *s, size_t n, unsigned char out[32])
 {
-    unsigned int len = 0;
-    return EVP_Digest(s, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -1;
+    return tg_sha256(s, n, out);
 }
 
 /* 1 when the request carries the admin token. */

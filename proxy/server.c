@@ -25,6 +25,7 @@
 
 #include "common/buf.h"
 #include "common/jsonchk.h"
+#include "common/sha256.h"
 #include "proxy/admin.h"
 #include "proxy/dialect.h"
 #include "proxy/metrics.h"
@@ -783,10 +784,9 @@ static enum MHD_Result answer_count(tg_req *r)
  * (a flood of wrong keys cannot evict good ones); revocations show within the TTL. */
 static int lookup_key(worker *w, const char *secret, tg_key *out)
 {
-    unsigned char h[32];
-    unsigned int hl = 0;
+    unsigned char h[TG_SHA256_LEN];
     size_t len = strlen(secret);
-    if (len > TG_KEY_SECRET_INPUT_MAX || EVP_Digest(secret, len, h, &hl, EVP_sha256(), NULL) != 1)
+    if (len > TG_KEY_SECRET_INPUT_MAX || tg_sha256(secret, len, h) != 0)
         return tg_store_key_lookup(w->store, secret, len, out);
     key_cache_entry *e = &w->keys[(h[0] | h[1] << 8) & (TG_KEY_CACHE_SLOTS - 1)];
     int64_t now = now_us();

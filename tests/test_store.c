@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "quotas/money.h"
+#include "common/sha256.h"
 #include "store/store.h"
 
 #define PATH_SIZE 512
@@ -965,6 +966,43 @@ START_TEST(ledger_states_and_recovery)
 }
 END_TEST
 
+/* tg_sha256 (key hashes) against the FIPS 180-2 vectors, from two threads at once (each
+ * keeps its own context). */
+static void *sha_thread(void *arg __attribute__((unused)))
+{
+    static const char *const want[] = {
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+    };
+    static const char *const in[] = {
+        "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"};
+    for (int round = 0; round < 1000; round++) {
+        int i = round % 2;
+        unsigned char md[TG_SHA256_LEN];
+        char hex[2 * TG_SHA256_LEN + 1];
+        if (tg_sha256(in[i], strlen(in[i]), md) != 0)
+            return (void *)"failed";
+        for (int k = 0; k < TG_SHA256_LEN; k++)
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        if (strcmp(hex, want[i]) != 0)
+            return (void *)"wrong digest";
+    }
+    return NULL;
+}
+
+START_TEST(sha256_vectors)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, sha_thread, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        void *res;
+        pthread_join(t[i], &res);
+        ck_assert_msg(res == NULL, "%s", (const char *)res);
+    }
+}
+END_TEST
+
 /* Migration 7 moves the rows an older build left 'reserved' in requests into the
  * reservations table (the rollups follow through their delete trigger); recovery then
  * charges them as before. */
@@ -1096,6 +1134,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
     tcase_add_test(db, migration_moves_old_reservations);
+    tcase_add_test(db, sha256_vectors);
     tcase_add_test(db, rollups_follow_the_ledger);
     suite_add_tcase(s, db);
     return s;
