@@ -706,7 +706,7 @@ void tg_config_defaults(tg_config *cfg)
     provider_defaults(&cfg->providers[1], "anthropic");
     cfg->nproviders = 2;
     cfg->max_body_bytes = 8388608;
-    cfg->max_header_bytes = 16384;
+    cfg->max_header_bytes = 8192;
     cfg->max_connections = 16384;
     cfg->stream_buffer_bytes = 262144;
     cfg->client_timeout_s = 300;

@@ -28,7 +28,7 @@
  *     "anthropic": {"format": "anthropic", "base_url": "https://api.anthropic.com",
  *                   "api_key_env": "ANTHROPIC_API_KEY", ...}
  *   },
- *   "limits": {"max_body_bytes": 8388608, "max_header_bytes": 16384,
+ *   "limits": {"max_body_bytes": 8388608, "max_header_bytes": 8192,
  *              "max_connections": 16384, "stream_buffer_bytes": 262144,
  *              "client_timeout_s": 300},
  *   "quotas": {"utc_offset": "+00:00",          the budgets' calendar: days, weeks and

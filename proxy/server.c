@@ -66,11 +66,13 @@
 #define TG_MAX_DELIVERED_TEXT ((size_t)8 << 20)     /* kept for a usage estimate */
 #define TG_MAX_ANTHROPIC_HEADER 2048                /* anthropic-version/-beta passed on */
 #define TG_SWEEP_MS 200                             /* timeout checks */
-#define TG_STREAM_BLOCK 1024                        /* MHD's buffer for a streamed reply to an
+#define TG_STREAM_BLOCK 256                         /* MHD's buffer for a streamed reply to an
                                                        HTTP/1.0 client (chunked replies are
                                                        written straight into the pool) */
 #define TG_UPSTREAM_BUFFER 16384                    /* libcurl's receive buffer: JSON */
-#define TG_UPSTREAM_STREAM_BUFFER 2048              /* and for a stream (held while open) */
+#define TG_UPSTREAM_STREAM_BUFFER 1024              /* and for a stream (held while open;
+                                                       libcurl's minimum) */
+#define TG_UPLOAD_BUFFER 16384                      /* libcurl's upload buffer (its minimum) */
 #define TG_CONN_POOL_EXTRA 8192                     /* MHD per-connection pool beyond headers */
 #define TG_CONN_OVERFLOW 256                        /* connections per worker past
                                                        limits.max_connections that still get
@@ -125,6 +127,7 @@ typedef struct tg_req {
     tg_buf body;
     bool too_big, suspended, client_gone, streaming, upstream_done, paused;
     bool stream_counted;
+    bool upload_freed; /* libcurl's upload buffer given back (release_upload) */
     bool refused; /* over the connection limit: the answer closes the connection */
     char id[32];
     tg_key key;
@@ -633,6 +636,7 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
         return -1;
     memcpy(r->up_body, body, len);
     r->up_body_len = len;
+    r->upload_freed = false;
     CURL *e = easy_get(r->w);
     if (!e)
         return -1;
@@ -674,7 +678,7 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, r->stream_asked ?
                      (long)TG_UPSTREAM_STREAM_BUFFER : (long)TG_UPSTREAM_BUFFER);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)TG_UPLOAD_BUFFER);
     if (curl_multi_add_handle(r->w->multi, e) != CURLM_OK)
         return -1;
     r->t_up_start = r->t_last_data = now_us();
@@ -1301,10 +1305,28 @@ static enum MHD_Result start_request(tg_req *r)
 
 /* ------------------------------------------------------------------ response phase */
 
+/* libcurl 7.88 keeps an HTTP/2 transfer's upload buffer (16 KiB, its minimum) for the life
+ * of the transfer, held by every open stream for nothing once the body has gone.  Setting
+ * CURLOPT_UPLOAD_BUFFERSIZE frees it (setopt.c: "force a realloc next opportunity"), so once
+ * libcurl counts the whole body sent it is set again.  Called outside libcurl's callbacks.
+ * HTTP/1.1 sends a POSTFIELDS body without that buffer: there this frees nothing. */
+static void release_upload(tg_req *r)
+{
+    curl_off_t sent = 0;
+    if (r->upload_freed || !r->easy)
+        return;
+    if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK ||
+        sent < (curl_off_t)r->up_body_len)
+        return;
+    curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)TG_UPLOAD_BUFFER);
+    r->upload_freed = true;
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     tg_req *r = cls;
     (void)pos;
+    release_upload(r);
     if (r->client_gone)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (r->out.len) {

@@ -95,7 +95,7 @@ static void assert_defaults(const tg_config *c)
     ck_assert_str_eq(c->default_provider, "openai");
     ck_assert_int_eq(c->nproviders, 2);
     ck_assert_uint_eq(c->max_body_bytes, 8388608);
-    ck_assert_uint_eq(c->max_header_bytes, 16384);
+    ck_assert_uint_eq(c->max_header_bytes, 8192);
     ck_assert_uint_eq(c->max_connections, 16384);
     ck_assert_uint_eq(c->stream_buffer_bytes, 262144);
     ck_assert_uint_eq(c->client_timeout_s, 300);
