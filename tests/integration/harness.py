@@ -40,6 +40,14 @@ def start_mock(mock, *knobs):
     return int(p.stdout.readline().split()[-1])
 
 
+def send_chat(sock, key, body, version=b"1.1"):
+    """Writes a POST /v1/chat/completions with `body` (bytes) on a raw socket, for tests
+    that must control the connection themselves (leave early, read slowly, HTTP/1.0)."""
+    sock.sendall(b"POST /v1/chat/completions HTTP/" + version + b"\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nAuthorization: Bearer " + key.encode() +
+                 b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
 def request(port, method, path, body=None, headers=None, raw=None, timeout=20):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)

@@ -180,10 +180,7 @@ def through_nginx(tmp, store, nport, nport2):
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     body = json.dumps(dict(chat, model="big/gpt-4o-mini", stream=True)).encode()
-    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-              b"application/json\r\nAuthorization: Bearer " +
-              key.encode() + b"\r\nContent-Length: " + str(len(body)).encode() +
-              b"\r\n\r\n" + body)
+    harness.send_chat(s, key, body)
     time.sleep(2)  # tollgate's buffer (4 KiB) and the socket buffers fill meanwhile
     got = b""
     s.settimeout(10)

@@ -233,9 +233,7 @@ def main():
     # closes; it gets the same events as an HTTP/1.1 client
     payload = json.dumps(dict(chat, stream=True)).encode()
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    s.sendall(b"POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n"
-              b"Authorization: Bearer " + key.encode() + b"\r\nContent-Length: " +
-              str(len(payload)).encode() + b"\r\n\r\n" + payload)
+    harness.send_chat(s, key, payload, version=b"1.0")
     raw = b""
     while True:
         part = s.recv(65536)
@@ -283,9 +281,7 @@ def main():
     before = mock_stats(ports["pslow"])["streams_aborted_by_client"]
     s = socket.create_connection(("127.0.0.1", port))
     payload = json.dumps(dict(chat, model="pslow/gpt-4o", stream=True)).encode()
-    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-              b"application/json\r\nAuthorization: Bearer " + key.encode() +
-              b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+    harness.send_chat(s, key, payload)
     got = b""
     while got.count(b"data:") < 3:
         got += s.recv(4096)
@@ -305,9 +301,7 @@ def main():
     for wait in (0.0, 0.3):
         before = mock_stats(ports["phang"])["requests_aborted_by_client"]
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                  b"application/json\r\nAuthorization: Bearer " + key.encode() +
-                  b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        harness.send_chat(s, key, payload)
         t0 = time.time()
         time.sleep(wait)
         s.close()

@@ -519,9 +519,7 @@ def test_client_gone(port, admin, db_path):
     key = admin.key("gone")["secret"]
     body = json.dumps(chat("q-stream", max_tokens=300, stream=True)).encode()
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-              b"application/json\r\nAuthorization: Bearer " + key.encode() +
-              b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    harness.send_chat(s, key, body)
     got = b""
     while got.count(b"data: ") < 4:  # a few words, then the client leaves
         chunk = s.recv(4096)
