@@ -2,6 +2,10 @@
 # Proxy benchmark: requests per second and added latency, side by side in one run:
 #   direct  - wrk -> upstream (nginx answering a chat completion with `return 200`)
 #   nginx   - wrk -> nginx reverse proxy (keep-alive upstream pool) -> upstream
+#   floor   - wrk -> bench_floor (libmicrohttpd + libcurl in tollgate's loop shape, and
+#             nothing else: no auth, parsing, routing, quota or record) -> upstream; and at
+#             one connection its parts: libmicrohttpd answering alone (beside nginx's
+#             `return 200`), and libmicrohttpd with one blocking libcurl call per request
 #   tollgate- wrk -> tollgate (auth, JSON parse, token count, route, quota admission with a
 #             durable reservation, settlement into the ledger, metrics) -> upstream
 # Quotas are on: the team has a USD budget (large enough for the run) and rpm / tpm limits,
@@ -21,7 +25,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 for c in nginx wrk; do command -v $c >/dev/null || { echo "bench/proxy.sh: needs $c (apt-get install nginx-light wrk)"; exit 1; }; done
 
-up=18901 ng=18902 tgp=18903 adm=18904
+up=18901 ng=18902 tgp=18903 adm=18904 flp=18905 orp=18906 blp=18907
 body='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"w0 w1 w2 w3","refusal":null},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}'
 cat >"$work/nginx.conf" <<NGX
 worker_processes 1;
@@ -48,6 +52,10 @@ CFG
 key=$("$tg" keys create --team bench --budget-usd 500000 --config "$work/tg.json" 2>/dev/null)
 "$tg" serve --config "$work/tg.json" 2>"$work/tg.log" &
 pids+=($!)
+for m in multi:$flp origin:$orp blocking:$blp; do
+  FLOOR_MODE=${m%:*} "$PWD/build/bench/bench_floor" ${m#*:} "http://127.0.0.1:$up/v1/chat/completions" ${WORKERS:-} &
+  pids+=($!)
+done
 sleep 1
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
@@ -55,7 +63,7 @@ wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hel
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 LUA
-for port in $up $ng $tgp; do
+for port in $up $ng $flp $orp $blp $tgp; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
          -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
          "http://127.0.0.1:$port/v1/chat/completions" || true)
@@ -76,8 +84,8 @@ one() { # port connections threads
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A rps lat
-for name in direct nginx tollgate; do
-  case $name in direct) port=$up;; nginx) port=$ng;; tollgate) port=$tgp;; esac
+for name in direct nginx floor tollgate; do
+  case $name in direct) port=$up;; nginx) port=$ng;; floor) port=$flp;; tollgate) port=$tgp;; esac
   r16=(); l1=()
   for i in $(seq "$runs"); do
     r16+=("$(one "$port" 16 2 | cut -d' ' -f1)")
@@ -86,14 +94,26 @@ for name in direct nginx tollgate; do
   rps[$name]=$(printf '%s\n' "${r16[@]}" | median)
   lat[$name]=$(printf '%s\n' "${l1[@]}" | median)
 done
+# the floor's parts, at one connection: libmicrohttpd answering by itself (beside nginx's
+# `return 200`, the direct path), and one blocking libcurl call in the handler
+for name in origin blocking; do
+  case $name in origin) port=$orp;; blocking) port=$blp;; esac
+  l1=()
+  for i in $(seq "$runs"); do l1+=("$(one "$port" 1 1 | cut -d' ' -f2)"); done
+  lat[$name]=$(printf '%s\n' "${l1[@]}" | median)
+done
 records=$(python3 -c "import sqlite3;print(sqlite3.connect('$work/tg.db').execute('select count(*) from requests').fetchone()[0])" 2>/dev/null || echo "?")
 printf '%-9s %14s %16s %18s\n' path "req/s @16 conn" "p50 us @1 conn" "added p50 us"
-for name in direct nginx tollgate; do
+for name in direct nginx floor tollgate; do
   add=$(( ${lat[$name]} - ${lat[direct]} ))
   printf '%-9s %14s %16s %18s\n' "$name" "${rps[$name]}" "${lat[$name]}" "$add"
 done
 awk -v t="${rps[tollgate]}" -v n="${rps[nginx]}" -v lt="${lat[tollgate]}" -v ln="${lat[nginx]}" -v ld="${lat[direct]}" \
   'BEGIN {printf "tollgate/nginx throughput: %.2f   tollgate/nginx added latency: %.2f\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
+awk -v t="${rps[floor]}" -v n="${rps[nginx]}" -v lt="${lat[floor]}" -v ln="${lat[nginx]}" -v ld="${lat[direct]}" \
+  'BEGIN {printf "floor/nginx throughput:    %.2f   floor/nginx added latency:    %.2f  (libmicrohttpd + libcurl alone)\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
+echo "the floor's parts, p50 us at 1 conn: libmicrohttpd answering alone ${lat[origin]} (nginx answering alone: ${lat[direct]});" \
+  "libmicrohttpd + one blocking libcurl call: ${lat[blocking]}, added $(( ${lat[blocking]} - ${lat[direct]} )) against nginx's $(( ${lat[nginx]} - ${lat[direct]} ))"
 echo "records written by tollgate during the run: $records (median of $runs runs x ${dur}s; wrk on the same machine)"
 python3 - "$work/tg.db" <<'PY' || true
 import sqlite3, sys
