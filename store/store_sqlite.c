@@ -26,6 +26,11 @@
  * table, and rebuilds spend with one GROUP BY per (team, key, day) over the index on ts_us
  * (reservations in flight included).
  *
+ * Rollups (migrations 5, 6, 8): rollup_daily and rollup_team_daily sum the requests rows in
+ * the transaction that writes them.  A batch's new rows are summed in memory per (day,
+ * team, key, model, provider) and added with one upsert per group (rollup_batch); a row
+ * written over an existing one, and deletes, go through the update and delete triggers.
+ *
  * Statements are prepared once per handle, on first use (SQLITE_PREPARE_PERSISTENT), and
  * reset after each use.  Every value is bound, never spliced into SQL. */
 #include <assert.h>
@@ -558,7 +563,13 @@ static const char *const migrations[] = {
     "INSERT INTO reservations (" REC_COLS ") SELECT " REC_COLS
     " FROM requests WHERE state = 'reserved';"
     "DELETE FROM requests WHERE state = 'reserved';",
-    /* 8: (next).  Append; never edit a released script. */
+    /* 8: a new request row is summed into both rollups by the writer, once per (day, team,
+     * key, model, provider) a transaction touches (see rollup_batch), not by a trigger per
+     * row: the two insert triggers cost the ledger writer a third of its time.  The update
+     * and delete triggers stay (a settlement over an existing row, recovery, deletes). */
+    "DROP TRIGGER IF EXISTS requests_rollup_ins;"
+    "DROP TRIGGER IF EXISTS requests_rollup_team_ins;",
+    /* 9: (next).  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -575,6 +586,9 @@ enum {
     S_KEY_UPDATE,
     S_KEY_REVOKED,
     S_RECORD_INSERT,
+    S_RECORD_NEW,
+    S_ROLLUP_ADD,
+    S_ROLLUP_TEAM_ADD,
     S_RECORD_COUNT,
     S_RECORD_GET,
     S_SPEND_BY_DAY,
@@ -615,6 +629,39 @@ enum {
     "cost_input_nusd = excluded.cost_input_nusd, cost_cached_nusd = " \
     "excluded.cost_cached_nusd, cost_cache_write_nusd = " \
     "excluded.cost_cache_write_nusd, cost_output_nusd = excluded.cost_output_nusd"
+/* The sums of both rollup tables, in tg_rollup_sums order (see rollup_batch). */
+#define ROLLUP_SUMS                                                                          \
+    "requests, attempts, input_tokens, cached_input_tokens, cache_write_tokens, "            \
+    "output_tokens, reasoning_tokens, est_input_tokens, reported_requests, "                 \
+    "reported_input_tokens, reported_est_input_tokens, estimated_requests, "                 \
+    "overshoot_requests, unsettled_requests, error_requests, cost_nusd, cost_input_nusd, "   \
+    "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
+#define ROLLUP_NSUMS 20
+#define ROLLUP_PARAMS_FROM_6                                                                 \
+    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, " \
+    "?24, ?25"
+#define ROLLUP_PARAMS_FROM_3                                                                 \
+    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "    \
+    "?21, ?22"
+#define ROLLUP_ADD_SET                                                                       \
+    "requests = requests + excluded.requests, attempts = attempts + excluded.attempts, "     \
+    "input_tokens = input_tokens + excluded.input_tokens, cached_input_tokens = "            \
+    "cached_input_tokens + excluded.cached_input_tokens, cache_write_tokens = "              \
+    "cache_write_tokens + excluded.cache_write_tokens, output_tokens = output_tokens + "     \
+    "excluded.output_tokens, reasoning_tokens = reasoning_tokens + "                         \
+    "excluded.reasoning_tokens, est_input_tokens = est_input_tokens + "                      \
+    "excluded.est_input_tokens, reported_requests = reported_requests + "                    \
+    "excluded.reported_requests, reported_input_tokens = reported_input_tokens + "           \
+    "excluded.reported_input_tokens, reported_est_input_tokens = "                           \
+    "reported_est_input_tokens + excluded.reported_est_input_tokens, estimated_requests = "  \
+    "estimated_requests + excluded.estimated_requests, overshoot_requests = "                \
+    "overshoot_requests + excluded.overshoot_requests, unsettled_requests = "                \
+    "unsettled_requests + excluded.unsettled_requests, error_requests = error_requests + "   \
+    "excluded.error_requests, cost_nusd = cost_nusd + excluded.cost_nusd, cost_input_nusd "  \
+    "= cost_input_nusd + excluded.cost_input_nusd, cost_cached_nusd = cost_cached_nusd + "   \
+    "excluded.cost_cached_nusd, cost_cache_write_nusd = cost_cache_write_nusd + "            \
+    "excluded.cost_cache_write_nusd, cost_output_nusd = cost_output_nusd + "                 \
+    "excluded.cost_output_nusd"
 /* A reservations row (alias r) whose request has no record yet: still in flight. */
 #define RESV_IN_FLIGHT                                                                       \
     "NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = r.id AND q.attempt = r.attempt)"
@@ -664,6 +711,16 @@ static const char *const stmt_sql[STMT_COUNT] = {
                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
                         "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
                         "?33, ?34, ?35) ON CONFLICT (id, attempt) DO UPDATE SET " REC_UPSERT_SET,
+    [S_RECORD_NEW] = "INSERT INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                     "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+                     "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+    [S_ROLLUP_ADD] = "INSERT INTO rollup_daily (day, team, key_id, model, provider, "
+                     ROLLUP_SUMS ") VALUES (?1, ?2, ?3, ?4, ?5, " ROLLUP_PARAMS_FROM_6
+                     ") ON CONFLICT (day, team, key_id, model, provider) DO UPDATE SET "
+                     ROLLUP_ADD_SET,
+    [S_ROLLUP_TEAM_ADD] = "INSERT INTO rollup_team_daily (day, team, " ROLLUP_SUMS ") VALUES "
+                          "(?1, ?2, " ROLLUP_PARAMS_FROM_3 ") ON CONFLICT (day, team) DO "
+                          "UPDATE SET " ROLLUP_ADD_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
     [S_RESV_INSERT] = "INSERT OR REPLACE INTO reservations (" REC_COLS ", slot) VALUES (?1, "
@@ -1313,12 +1370,142 @@ static void read_record(sqlite3_stmt *s, tg_record *r)
     assert(i == REC_NCOLS);
 }
 
+/* ------------------------------------------------------------- rollups */
+
+/* The new request rows of one transaction, summed per (day, team, key, model, provider):
+ * what the insert triggers dropped by migration 8 added one row at a time.  A group is
+ * named by its first row (which outlives the batch: the caller's array); `slot` is an
+ * open-addressing index over the groups, twice the rows in size. */
+typedef struct {
+    const tg_record *first;
+    int64_t day;
+    uint64_t hash;
+    int64_t sum[ROLLUP_NSUMS];
+} rollup_group;
+
+typedef struct {
+    rollup_group *g;
+    size_t n;
+    int32_t *slot; /* -1: empty */
+    size_t nslot;  /* a power of two */
+} rollup_batch;
+
+/* What one new row adds to its groups, in ROLLUP_SUMS order: the same expressions as the
+ * update and delete triggers (migrations 5 and 6) apply to NEW and OLD. */
+static void rollup_row(const tg_record *r, int64_t v[ROLLUP_NSUMS])
+{
+    tg_record_state st = (unsigned)r->state < STATE_COUNT ? r->state : TG_RECORD_RECORDED;
+    bool reported = !r->usage_estimated && r->input_tokens > 0 &&
+                    (st == TG_RECORD_RECORDED || st == TG_RECORD_SETTLED);
+    int64_t cost = st == TG_RECORD_RELEASED ? 0
+                   : st == TG_RECORD_RESERVED || st == TG_RECORD_UNSETTLED ? r->reserved_nusd
+                   : r->cost_nusd;
+    int64_t row[ROLLUP_NSUMS] = {
+        st != TG_RECORD_RELEASED, 1, r->input_tokens, r->cached_input_tokens,
+        r->cache_write_tokens, r->output_tokens, r->reasoning_tokens, r->est_input_tokens,
+        reported, reported ? r->input_tokens : 0, reported ? r->est_input_tokens : 0,
+        r->usage_estimated, r->overshoot, st == TG_RECORD_UNSETTLED, r->status >= 400, cost,
+        r->cost_input_nusd, r->cost_cached_nusd, r->cost_cache_write_nusd,
+        r->cost_output_nusd};
+    memcpy(v, row, sizeof row);
+}
+
+static uint64_t fnv_str(uint64_t h, const char *p)
+{
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
+    return (h ^ 0xff) * UINT64_C(0x100000001b3); /* a separator: "ab"+"c" != "a"+"bc" */
+}
+
+static bool same_group(const rollup_group *g, const tg_record *r, int64_t day, uint64_t h)
+{
+    const tg_record *f = g->first;
+    return g->hash == h && g->day == day && !strcmp(f->team, r->team) &&
+           !strcmp(f->key_id, r->key_id) && !strcmp(f->model, r->model) &&
+           !strcmp(f->provider, r->provider);
+}
+
+/* Sets the batch up for at most `rows` groups (none allocated for 0); -1 when out of
+ * memory. */
+static int rollup_init(rollup_batch *b, size_t rows)
+{
+    memset(b, 0, sizeof *b);
+    if (!rows)
+        return 0;
+    for (b->nslot = 16; b->nslot < 2 * rows; b->nslot *= 2)
+        ;
+    b->g = malloc(rows * sizeof *b->g);
+    b->slot = malloc(b->nslot * sizeof *b->slot);
+    if (!b->g || !b->slot)
+        return -1;
+    memset(b->slot, 0xff, b->nslot * sizeof *b->slot);
+    return 0;
+}
+
+static void rollup_free(rollup_batch *b)
+{
+    free(b->g);
+    free(b->slot);
+}
+
+/* Adds new row r (from the caller's array, which outlives the batch) to its group. */
+static void rollup_add(rollup_batch *b, const tg_record *r)
+{
+    int64_t day = r->ts_us / INT64_C(86400000000);
+    uint64_t h = UINT64_C(0xcbf29ce484222325) ^ (uint64_t)day;
+    h = fnv_str(fnv_str(fnv_str(fnv_str(h, r->team), r->key_id), r->model), r->provider);
+    size_t i = (size_t)h & (b->nslot - 1);
+    while (b->slot[i] >= 0 && !same_group(&b->g[b->slot[i]], r, day, h))
+        i = (i + 1) & (b->nslot - 1);
+    if (b->slot[i] < 0) {
+        b->slot[i] = (int32_t)b->n;
+        b->g[b->n++] = (rollup_group){.first = r, .day = day, .hash = h};
+    }
+    int64_t v[ROLLUP_NSUMS];
+    rollup_row(r, v);
+    for (int k = 0; k < ROLLUP_NSUMS; k++)
+        b->g[b->slot[i]].sum[k] += v[k];
+}
+
+/* Adds every group to rollup_daily and rollup_team_daily, in the caller's transaction. */
+static int rollup_flush(tg_store *st, const rollup_batch *b)
+{
+    sqlite3_stmt *day = stmt_get(st, S_ROLLUP_ADD), *team = stmt_get(st, S_ROLLUP_TEAM_ADD);
+    if (!day || !team)
+        return TG_STORE_ERROR;
+    for (size_t i = 0; i < b->n; i++) {
+        const rollup_group *g = &b->g[i];
+        const tg_record *f = g->first;
+        sqlite3_bind_int64(day, 1, g->day);
+        sqlite3_bind_text(day, 2, f->team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(day, 3, f->key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(day, 4, f->model, -1, SQLITE_STATIC);
+        sqlite3_bind_text(day, 5, f->provider, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(team, 1, g->day);
+        sqlite3_bind_text(team, 2, f->team, -1, SQLITE_STATIC);
+        for (int k = 0; k < ROLLUP_NSUMS; k++) {
+            sqlite3_bind_int64(day, 6 + k, g->sum[k]);
+            sqlite3_bind_int64(team, 3 + k, g->sum[k]);
+        }
+        if (stmt_done(st, day, sqlite3_step(day) == SQLITE_DONE ? TG_STORE_OK
+                                                                  : TG_STORE_ERROR) ||
+            stmt_done(st, team, sqlite3_step(team) == SQLITE_DONE ? TG_STORE_OK
+                                                                    : TG_STORE_ERROR))
+            return TG_STORE_ERROR;
+    }
+    return TG_STORE_OK;
+}
+
+/* ------------------------------------------------------------- ledger writes */
+
 /* One row of a batch: a reservation goes to its slot; anything else is the request's row
- * (which ends its reservation, if any: see RESV_IN_FLIGHT). */
-static int record_write(tg_store *st, const tg_record *r)
+ * (which ends its reservation, if any: see RESV_IN_FLIGHT).  A new request row joins the
+ * batch's rollups; one that already exists is replaced by the upsert, whose update
+ * triggers move the rollups from the old values to the new. */
+static int record_write(tg_store *st, const tg_record *r, rollup_batch *b)
 {
     bool resv = r->state == TG_RECORD_RESERVED;
-    sqlite3_stmt *s = stmt_get(st, resv ? S_RESV_INSERT : S_RECORD_INSERT);
+    sqlite3_stmt *s = stmt_get(st, resv ? S_RESV_INSERT : S_RECORD_NEW);
     if (!s)
         return TG_STORE_ERROR;
     bind_record(s, r);
@@ -1326,7 +1513,36 @@ static int record_write(tg_store *st, const tg_record *r)
         sqlite3_bind_int64(s, REC_NCOLS + 1, r->slot);
     else if (resv)
         sqlite3_bind_null(s, REC_NCOLS + 1);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_DONE && !resv)
+        rollup_add(b, r);
+    if (step == SQLITE_DONE || resv || step != SQLITE_CONSTRAINT_PRIMARYKEY)
+        return stmt_done(st, s, step == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+    stmt_done(st, s, TG_STORE_OK); /* (id, attempt) is there: replace it */
+    if (!(s = stmt_get(st, S_RECORD_INSERT)))
+        return TG_STORE_ERROR;
+    bind_record(s, r);
     return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+}
+
+/* Writes n rows and their rollups inside the caller's transaction. */
+static int rows_write(tg_store *st, const tg_record *recs, size_t n)
+{
+    size_t fresh = 0; /* rows that may be new request rows */
+    for (size_t i = 0; i < n; i++)
+        fresh += recs[i].state != TG_RECORD_RESERVED;
+    rollup_batch b;
+    if (rollup_init(&b, fresh) != 0) {
+        rollup_free(&b);
+        return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
+    }
+    int rc = TG_STORE_OK;
+    for (size_t i = 0; i < n && rc == TG_STORE_OK; i++)
+        rc = record_write(st, &recs[i], &b);
+    if (rc == TG_STORE_OK && b.n)
+        rc = rollup_flush(st, &b);
+    rollup_free(&b);
+    return rc;
 }
 
 /* Runs the prepared statement `which`, which returns no rows. */
@@ -1343,14 +1559,8 @@ static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
 {
     if (stmt_run(st, S_BEGIN) != TG_STORE_OK)
         return TG_STORE_ERROR;
-    for (size_t i = 0; i < n; i++) {
-        if (record_write(st, &recs[i]) != TG_STORE_OK) {
-            exec(st, "ROLLBACK");
-            return TG_STORE_ERROR;
-        }
-    }
-    if (stmt_run(st, S_COMMIT) != TG_STORE_OK) {
-        exec(st, "ROLLBACK");
+    if (rows_write(st, recs, n) != TG_STORE_OK || stmt_run(st, S_COMMIT) != TG_STORE_OK) {
+        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL); /* keeps the first error */
         return TG_STORE_ERROR;
     }
     return TG_STORE_OK;
@@ -1395,26 +1605,65 @@ static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_recor
     return record_get_from(st, S_RESV_GET, id, attempt, out);
 }
 
+/* The reservations in flight, read into a growable array (*out, *n; free it). */
+static int resv_in_flight(tg_store *st, tg_record **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db_of(st), "SELECT " REC_COLS " FROM reservations r WHERE "
+                           RESV_IN_FLIGHT, -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st);
+    size_t cap = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            tg_record *p = realloc(*out, cap * sizeof *p);
+            if (!p) {
+                sqlite3_finalize(s);
+                return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
+            }
+            *out = p;
+        }
+        read_record(s, &(*out)[(*n)++]);
+    }
+    int rc = step == SQLITE_DONE ? TG_STORE_OK : db_fail(st);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Moves the reservations in flight into requests as 'unsettled' (charged at their
+ * reservation, flagged for reconciliation) with their rollups, empties reservations, and
+ * marks rows an older build left 'reserved' in requests the same way. */
 static int sqlite_ledger_recover(tg_store *st, int64_t *n)
 {
     *n = 0;
     if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
         return TG_STORE_ERROR;
-    if (exec(st, "INSERT INTO requests (" REC_COLS ") SELECT " REC_COLS
-                 " FROM reservations r WHERE " RESV_IN_FLIGHT
-                 " ON CONFLICT (id, attempt) DO NOTHING;"
-                 "DELETE FROM reservations;"
-                 "UPDATE requests SET state = 'unsettled', reconcile = 1"
-                 " WHERE state = 'reserved'") != TG_STORE_OK) {
-        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
-        return TG_STORE_ERROR;
+    tg_record *moved;
+    size_t nmoved;
+    int rc = resv_in_flight(st, &moved, &nmoved);
+    for (size_t i = 0; rc == TG_STORE_OK && i < nmoved; i++) {
+        moved[i].state = TG_RECORD_UNSETTLED;
+        moved[i].reconcile = true;
     }
-    *n = sqlite3_changes(db_of(st));
-    if (exec(st, "COMMIT") != TG_STORE_OK) {
-        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
-        return TG_STORE_ERROR;
+    if (rc == TG_STORE_OK)
+        rc = rows_write(st, moved, nmoved);
+    free(moved);
+    if (rc == TG_STORE_OK)
+        rc = exec(st, "DELETE FROM reservations;"
+                      "UPDATE requests SET state = 'unsettled', reconcile = 1"
+                      " WHERE state = 'reserved'");
+    if (rc == TG_STORE_OK) {
+        *n = (int64_t)nmoved + sqlite3_changes(db_of(st));
+        rc = exec(st, "COMMIT");
     }
-    return TG_STORE_OK;
+    if (rc != TG_STORE_OK) {
+        *n = 0;
+        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
 }
 
 static int sqlite_reservation_slots(tg_store *st, int64_t *top)
