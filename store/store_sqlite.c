@@ -567,8 +567,8 @@ static const char *const migrations[] = {
      * key, model, provider) a transaction touches (see rollup_batch), not by a trigger per
      * row: the two insert triggers cost the ledger writer a third of its time.  The update
      * and delete triggers stay (a settlement over an existing row, recovery, deletes). */
-    "DROP TRIGGER IF EXISTS requests_rollup_ins;"
-    "DROP TRIGGER IF EXISTS requests_rollup_team_ins;",
+    ("DROP TRIGGER IF EXISTS requests_rollup_ins;"
+     "DROP TRIGGER IF EXISTS requests_rollup_team_ins;"),
     /* 9: (next).  Append; never edit a released script. */
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
