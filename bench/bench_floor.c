@@ -46,7 +46,6 @@ typedef struct req {
     buf in, out;
     long status;
     int state; /* 0 reading body, 1 upstream, 2 done */
-    struct req *next_free;
 } req;
 
 struct worker {

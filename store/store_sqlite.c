@@ -629,7 +629,12 @@ enum {
     "cost_input_nusd = excluded.cost_input_nusd, cost_cached_nusd = " \
     "excluded.cost_cached_nusd, cost_cache_write_nusd = " \
     "excluded.cost_cache_write_nusd, cost_output_nusd = excluded.cost_output_nusd"
-/* The sums of both rollup tables, in tg_rollup_sums order (see rollup_batch). */
+/* A request row (bind_record's parameters). */
+#define REC_INSERT                                                                           \
+    "INSERT INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "  \
+    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "  \
+    "?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)"
+/* The sums of both rollup tables, in rollup_row's order (see rollup_batch). */
 #define ROLLUP_SUMS                                                                          \
     "requests, attempts, input_tokens, cached_input_tokens, cache_write_tokens, "            \
     "output_tokens, reasoning_tokens, est_input_tokens, reported_requests, "                 \
@@ -707,13 +712,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      " tpm = CASE WHEN ?10 THEN ?11 ELSE tpm END"
                      " WHERE id = ?1",
     [S_KEY_REVOKED] = "SELECT revoked_at IS NOT NULL FROM keys WHERE id = ?1",
-    [S_RECORD_INSERT] = "INSERT INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, "
-                        "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-                        "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "
-                        "?33, ?34, ?35) ON CONFLICT (id, attempt) DO UPDATE SET " REC_UPSERT_SET,
-    [S_RECORD_NEW] = "INSERT INTO requests (" REC_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                     "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-                     "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
+    [S_RECORD_INSERT] = REC_INSERT " ON CONFLICT (id, attempt) DO UPDATE SET " REC_UPSERT_SET,
+    [S_RECORD_NEW] = REC_INSERT,
     [S_ROLLUP_ADD] = "INSERT INTO rollup_daily (day, team, key_id, model, provider, "
                      ROLLUP_SUMS ") VALUES (?1, ?2, ?3, ?4, ?5, " ROLLUP_PARAMS_FROM_6
                      ") ON CONFLICT (day, team, key_id, model, provider) DO UPDATE SET "
@@ -783,6 +783,12 @@ static int stmt_done(tg_store *st, sqlite3_stmt *s, int rc)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc;
+}
+
+/* Steps s, which returns no rows, and resets it: TG_STORE_OK when it ran to the end. */
+static int step_done(tg_store *st, sqlite3_stmt *s)
+{
+    return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
 }
 
 static void bind_limit(sqlite3_stmt *s, int i, int64_t v)
@@ -1487,10 +1493,7 @@ static int rollup_flush(tg_store *st, const rollup_batch *b)
             sqlite3_bind_int64(day, 6 + k, g->sum[k]);
             sqlite3_bind_int64(team, 3 + k, g->sum[k]);
         }
-        if (stmt_done(st, day, sqlite3_step(day) == SQLITE_DONE ? TG_STORE_OK
-                                                                  : TG_STORE_ERROR) ||
-            stmt_done(st, team, sqlite3_step(team) == SQLITE_DONE ? TG_STORE_OK
-                                                                    : TG_STORE_ERROR))
+        if (step_done(st, day) != TG_STORE_OK || step_done(st, team) != TG_STORE_OK)
             return TG_STORE_ERROR;
     }
     return TG_STORE_OK;
@@ -1516,13 +1519,13 @@ static int record_write(tg_store *st, const tg_record *r, rollup_batch *b)
     int step = sqlite3_step(s);
     if (step == SQLITE_DONE && !resv)
         rollup_add(b, r);
-    if (step == SQLITE_DONE || resv || step != SQLITE_CONSTRAINT_PRIMARYKEY)
+    if (resv || step != SQLITE_CONSTRAINT_PRIMARYKEY)
         return stmt_done(st, s, step == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
     stmt_done(st, s, TG_STORE_OK); /* (id, attempt) is there: replace it */
     if (!(s = stmt_get(st, S_RECORD_INSERT)))
         return TG_STORE_ERROR;
     bind_record(s, r);
-    return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+    return step_done(st, s);
 }
 
 /* Writes n rows and their rollups inside the caller's transaction. */
@@ -1549,9 +1552,7 @@ static int rows_write(tg_store *st, const tg_record *recs, size_t n)
 static int stmt_run(tg_store *st, int which)
 {
     sqlite3_stmt *s = stmt_get(st, which);
-    if (!s)
-        return TG_STORE_ERROR;
-    return stmt_done(st, s, sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : TG_STORE_ERROR);
+    return s ? step_done(st, s) : TG_STORE_ERROR;
 }
 
 /* The ledger's hot path: BEGIN and COMMIT prepared once, not parsed per batch. */
