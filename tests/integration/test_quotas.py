@@ -272,6 +272,12 @@ def test_crash(ctx):
     for _ in range(2):  # settled before the crash
         st, _, _ = post(port, key, chat("q-ok", max_tokens=50))
         check("crash: warm-up answered", st == 200, st)
+    # a settlement is group-committed after the answer (the writer's next round), so wait
+    # for both rows to be written before the crash these two must survive
+    end = time.time() + 10
+    while len(rows(db_path, "team = ? AND state = 'settled'", ("crash",))) < 2 and \
+            time.time() < end:
+        time.sleep(0.02)
     nstreams = 8
     errors = []
     sp = ctx["mocks"]["slowstream"]
