@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Proxy benchmark: requests per second and added latency, side by side in one run:
 #   direct  - wrk -> upstream (nginx answering a chat completion with `return 200`)
-#   nginx   - wrk -> nginx reverse proxy (keep-alive upstream pool) -> upstream
+#   nginx   - wrk -> nginx reverse proxy (keep-alive upstream pool, its own nginx process
+#             with one worker per core, as tollgate has) -> upstream (another nginx process)
+#   nginx-self - informative: the same reverse proxy as a server block inside the upstream's
+#             own nginx worker, so the proxy hop never crosses processes (no wake-up of
+#             another process per request); no real deployment proxies to itself, so the
+#             targets are read against `nginx`, but the figure is printed beside it
 #   floor   - wrk -> bench_floor (libmicrohttpd + libcurl in tollgate's loop shape, and
 #             nothing else: no auth, parsing, routing, quota or record) -> upstream; and at
 #             one connection its parts: libmicrohttpd answering alone (beside nginx's
@@ -25,8 +30,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 for c in nginx wrk; do command -v $c >/dev/null || { echo "bench/proxy.sh: needs $c (apt-get install nginx-light wrk)"; exit 1; }; done
 
-up=18901 ng=18902 tgp=18903 adm=18904 flp=18905 orp=18906 blp=18907
+up=18901 ng=18902 tgp=18903 adm=18904 flp=18905 orp=18906 blp=18907 ngs=18908
 body='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"w0 w1 w2 w3","refusal":null},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}'
+# the upstream, and nginx-self: one nginx process with one worker
 cat >"$work/nginx.conf" <<NGX
 worker_processes 1;
 pid $work/nginx.pid;
@@ -36,11 +42,26 @@ http {
   access_log off;
   upstream up { server 127.0.0.1:$up; keepalive 64; }
   server { listen 127.0.0.1:$up; location / { default_type application/json; return 200 '$body'; } }
+  server { listen 127.0.0.1:$ngs; location / { proxy_pass http://up; proxy_http_version 1.1;
+           proxy_set_header Connection ""; } }
+}
+NGX
+# the nginx reverse proxy: a process of its own, one worker per core
+cat >"$work/proxy.conf" <<NGX
+worker_processes auto;
+pid $work/proxy.pid;
+error_log $work/proxy-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:$up; keepalive 64; }
   server { listen 127.0.0.1:$ng; location / { proxy_pass http://up; proxy_http_version 1.1;
            proxy_set_header Connection ""; } }
 }
 NGX
 nginx -c "$work/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+nginx -c "$work/proxy.conf" -g 'daemon off;' &
 pids+=($!)
 export TOLLGATE_STORE="sqlite:$work/tg.db" OPENAI_API_KEY=sk-bench
 cat >"$work/tg.json" <<CFG
@@ -63,7 +84,7 @@ wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hel
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 LUA
-for port in $up $ng $flp $orp $blp $tgp; do
+for port in $up $ng $ngs $flp $orp $blp $tgp; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
          -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
          "http://127.0.0.1:$port/v1/chat/completions" || true)
@@ -84,8 +105,8 @@ one() { # port connections threads
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A rps lat
-for name in direct nginx floor tollgate; do
-  case $name in direct) port=$up;; nginx) port=$ng;; floor) port=$flp;; tollgate) port=$tgp;; esac
+for name in direct nginx nginx-self floor tollgate; do
+  case $name in direct) port=$up;; nginx) port=$ng;; nginx-self) port=$ngs;; floor) port=$flp;; tollgate) port=$tgp;; esac
   r16=(); l1=()
   for i in $(seq "$runs"); do
     r16+=("$(one "$port" 16 2 | cut -d' ' -f1)")
@@ -103,13 +124,15 @@ for name in origin blocking; do
   lat[$name]=$(printf '%s\n' "${l1[@]}" | median)
 done
 records=$(python3 -c "import sqlite3;print(sqlite3.connect('$work/tg.db').execute('select count(*) from requests').fetchone()[0])" 2>/dev/null || echo "?")
-printf '%-9s %14s %16s %18s\n' path "req/s @16 conn" "p50 us @1 conn" "added p50 us"
-for name in direct nginx floor tollgate; do
+printf '%-11s %14s %16s %18s\n' path "req/s @16 conn" "p50 us @1 conn" "added p50 us"
+for name in direct nginx nginx-self floor tollgate; do
   add=$(( ${lat[$name]} - ${lat[direct]} ))
-  printf '%-9s %14s %16s %18s\n' "$name" "${rps[$name]}" "${lat[$name]}" "$add"
+  printf '%-11s %14s %16s %18s\n' "$name" "${rps[$name]}" "${lat[$name]}" "$add"
 done
 awk -v t="${rps[tollgate]}" -v n="${rps[nginx]}" -v lt="${lat[tollgate]}" -v ln="${lat[nginx]}" -v ld="${lat[direct]}" \
   'BEGIN {printf "tollgate/nginx throughput: %.2f   tollgate/nginx added latency: %.2f\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
+awk -v t="${rps[tollgate]}" -v n="${rps[nginx-self]}" -v lt="${lat[tollgate]}" -v ln="${lat[nginx-self]}" -v ld="${lat[direct]}" \
+  'BEGIN {printf "(informative) tollgate/nginx-self throughput: %.2f   added latency: %.2f\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
 awk -v t="${rps[floor]}" -v n="${rps[nginx]}" -v lt="${lat[floor]}" -v ln="${lat[nginx]}" -v ld="${lat[direct]}" \
   'BEGIN {printf "floor/nginx throughput:    %.2f   floor/nginx added latency:    %.2f  (libmicrohttpd + libcurl alone)\n", t/n, (lt-ld)/((ln-ld)>0?(ln-ld):1)}'
 echo "the floor's parts, p50 us at 1 conn: libmicrohttpd answering alone ${lat[origin]} (nginx answering alone: ${lat[direct]});" \

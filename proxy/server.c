@@ -2281,8 +2281,27 @@ static int start_routing(const tg_config *cfg)
     return rc == 0 ? tg_routing_start() : -1;
 }
 
-/* The quota module over the ledger writer, its counters rebuilt from the ledger (rows a
- * dead process left reserved are charged at their reservation and flagged). */
+/* Crash recovery, before the ledger writer starts (it holds the reservations file):
+ * reservations a dead process left in flight are charged at their reservation and
+ * flagged for reconciliation.  Returns 0, or -1 with err set. */
+static int recover_ledger(const tg_config *cfg, char *err, size_t errlen)
+{
+    tg_store *st;
+    if (tg_store_open(cfg->store, &st, err, errlen) != TG_STORE_OK)
+        return -1;
+    int64_t unsettled = 0;
+    int rc = tg_store_ledger_recover(st, &unsettled);
+    if (rc != TG_STORE_OK)
+        snprintf(err, errlen, "ledger recovery failed: %s", tg_store_errmsg(st));
+    else if (unsettled > 0)
+        fprintf(stderr, "tollgate: recovery: %lld request%s left unsettled by the last run "
+                "charged at their reserved cost and flagged for reconciliation\n",
+                (long long)unsettled, unsettled == 1 ? "" : "s");
+    tg_store_close(st);
+    return rc == TG_STORE_OK ? 0 : -1;
+}
+
+/* The quota module over the ledger writer, its counters rebuilt from the ledger. */
 static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
 {
     tg_quota_config qc = {.ledger = tg_records_ledger(),
@@ -2295,14 +2314,10 @@ static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
     tg_store *st;
     if (tg_store_open(cfg->store, &st, err, errlen) != TG_STORE_OK)
         return -1;
-    int64_t unsettled = 0;
-    int rc = tg_quota_recover(quota_, st, wall_us(), &unsettled);
+    int rc = tg_quota_rebuild(quota_, st, wall_us());
     if (rc != TG_STORE_OK)
-        snprintf(err, errlen, "ledger recovery failed: %s", tg_store_errmsg(st));
-    else if (unsettled > 0)
-        fprintf(stderr, "tollgate: recovery: %lld request%s left unsettled by the last run "
-                "charged at their reserved cost and flagged for reconciliation\n",
-                (long long)unsettled, unsettled == 1 ? "" : "s");
+        snprintf(err, errlen, "rebuilding the budget counters failed: %s",
+                 tg_store_errmsg(st));
     tg_store_close(st);
     return rc == TG_STORE_OK ? 0 : -1;
 }
@@ -2352,7 +2367,9 @@ int tg_server_run(const tg_config *cfg)
         free(ws);
         return 1;
     }
-    int rc = tg_records_start(cfg->store, err, sizeof err);
+    int rc = recover_ledger(cfg, err, sizeof err);
+    if (rc == 0)
+        rc = tg_records_start(cfg->store, err, sizeof err);
     if (rc == 0)
         rc = start_quotas(cfg, err, sizeof err);
     if (rc == 0)

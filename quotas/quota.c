@@ -647,8 +647,12 @@ static void add_day(tg_quota *q, entry *e, const tg_spend_row *r, const int64_t 
 int tg_quota_recover(tg_quota *q, tg_store *st, int64_t now_us, int64_t *unsettled)
 {
     int rc = tg_store_ledger_recover(st, unsettled);
-    if (rc != TG_STORE_OK)
-        return rc;
+    return rc == TG_STORE_OK ? tg_quota_rebuild(q, st, now_us) : rc;
+}
+
+int tg_quota_rebuild(tg_quota *q, tg_store *st, int64_t now_us)
+{
+    int rc;
     int64_t now_index[TG_PERIOD_COUNT], since = INT64_MAX;
     for (int p = 0; p < TG_PERIOD_COUNT; p++) {
         now_index[p] = tg_period_index((tg_period)p, now_us, q->cfg.utc_offset_s);

@@ -187,6 +187,12 @@ void tg_quota_free(tg_quota *q);
 __attribute__((warn_unused_result)) int tg_quota_recover(tg_quota *q, tg_store *st,
                                                         int64_t now_us, int64_t *unsettled);
 
+/* tg_quota_recover's second half alone: rebuilds the counters from the ledger, for a
+ * caller that ran tg_store_ledger_recover itself (before starting the ledger writer, which
+ * holds the reservations file recovery reads). */
+__attribute__((warn_unused_result)) int tg_quota_rebuild(tg_quota *q, tg_store *st,
+                                                        int64_t now_us);
+
 /* Admission (see the top of the file).  On TG_QUOTA_OK / TG_QUOTA_CLAMPED *hold is live
  * and must be settled or released exactly once; res->wait says whether a durability
  * notice will come for ask->cookie (a ledger is configured and ask->waiter is set, and

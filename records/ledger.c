@@ -6,9 +6,19 @@
  * only when due), then hands each notice to its waiter.  A waiter's eventfd is written only when its list goes from empty to not
  * empty, and tg_ledger_collect reads the eventfd *before* taking the list, so no notice
  * is ever left behind without a readable fd.  `seq_in` / `seq_out` count submitted and
- * committed rows per queue (each is FIFO) for tg_ledger_sync.  `writing` marks a transaction under way on the
- * store handle (by the writer, or by a submitter committing inline with its own spare
- * arrays): one at a time, so the handle is never used by two threads at once. */
+ * committed rows per queue (each is FIFO) for tg_ledger_sync.
+ *
+ * Two store handles.  `rstore` writes the urgent rows (reservations): it has claimed the
+ * ledger's reservations file (tg_store_claim_reservations), so a reservation's commit
+ * touches no lock another process could hold.  `store` writes the lazy rows (settlements,
+ * records) into the ledger.  `writing_u` marks a transaction under way on rstore (by the
+ * writer, or by a submitter committing inline with its own spare arrays), `writing_l` one
+ * on store (the writer's): one at a time per handle, so a handle is never used by two
+ * threads at once, and an inline commit of reservations never waits for a batch of
+ * settlements.  When the store keeps no reservations file (in memory), rstore is store and
+ * the two marks exclude each other.  Order: the writer takes the lazy rows together with
+ * the urgent ones queued before them, and writes those first; it never starts while an
+ * inline commit is under way (that commit may hold the reservations of the lazy rows). */
 #include "records/ledger.h"
 
 #include <errno.h>
@@ -56,15 +66,23 @@ struct tg_ledger {
     queue q[2];             /* Q_URGENT: reservations and rows waited for; Q_LAZY: the rest */
     queue spare;            /* the inline committer's swap arrays (see commit_inline) */
     int64_t lazy_since_ns;  /* when the lazy queue got its oldest row */
-    bool idle, stopping, writing, flush;
+    bool idle, stopping, flush;
+    bool writing_u, writing_l; /* a transaction under way on rstore, on store */
     uint64_t seq_in[2], seq_out[2]; /* rows queued and committed, per queue */
     uint64_t *slots_used;  /* bit i: slot slot_base + i holds a reservation not yet ended */
     size_t slot_words, slot_lo;     /* words in the bitmap; below slot_lo all are full */
     int64_t slot_base;              /* above every slot the store had when we started */
     pthread_t thread;
-    tg_store *store;
+    tg_store *store;  /* lazy rows */
+    tg_store *rstore; /* urgent rows (reservations); == store when there is no file */
     atomic_uint_least64_t written;
 };
+
+/* Whether the urgent rows' handle is in use (lock held). */
+static bool urgent_busy(const tg_ledger *lg)
+{
+    return lg->writing_u || (lg->rstore == lg->store && lg->writing_l);
+}
 
 static void sleep_ms(long ms)
 {
@@ -306,28 +324,28 @@ static bool commit_inline(tg_ledger *lg, const tg_ledger_waiter *quiet, bool las
     queue b = {0};
     queue_take(&lg->q[Q_URGENT], &lg->spare);
     b = lg->spare, lg->spare = (queue){0};
-    lg->writing = true;
+    lg->writing_u = true;
     pthread_mutex_unlock(&lg->mu);
-    bool ok = tg_store_records_insert(lg->store, b.recs, b.len) == TG_STORE_OK;
+    bool ok = tg_store_records_insert(lg->rstore, b.recs, b.len) == TG_STORE_OK;
     if (ok)
         atomic_fetch_add(&lg->written, b.len);
     else
         fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", b.len,
-                tg_store_errmsg(lg->store));
+                tg_store_errmsg(lg->rstore));
     if (ok && last_is_caller)
         b.notes[b.len - 1].w = NULL; /* the caller's: answered by the return value */
     notify(b.notes, b.len, ok, ok ? quiet : NULL);
     pthread_mutex_lock(&lg->mu);
-    lg->writing = false;
+    lg->writing_u = false;
     if (ok) {
         lg->seq_out[Q_URGENT] += b.len;
         slots_free(lg, b.recs, b.len);
         b.len = 0;
         lg->spare = b;
-        pthread_cond_broadcast(&lg->cv_done);
     } else {
         requeue(lg, &b);
     }
+    pthread_cond_broadcast(&lg->cv_done);
     if (lg->q[Q_URGENT].len || lg->flush || lg->stopping)
         pthread_cond_signal(&lg->cv); /* queued meanwhile: the writer takes them */
     return ok;
@@ -346,7 +364,7 @@ bool tg_ledger_submit(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w, uint64
     q->recs[q->len] = *rec;
     q->notes[q->len++] = (note){w, cookie};
     lg->seq_in[which]++;
-    if (which == Q_URGENT && w && !lg->writing && !lg->stopping &&
+    if (which == Q_URGENT && w && !urgent_busy(lg) && !lg->stopping &&
         q->len <= TG_LEDGER_BATCH_MAX &&
         atomic_load_explicit(&w->inline_ok, memory_order_relaxed))
         durable = commit_inline(lg, NULL, true);
@@ -366,7 +384,7 @@ size_t tg_ledger_kick(tg_ledger *lg, tg_ledger_waiter *w, tg_ledger_done *out, s
         pthread_mutex_unlock(&lg->mu);
         return 0;
     }
-    if (!lg->writing && !lg->stopping && lg->q[Q_URGENT].len <= TG_LEDGER_BATCH_MAX)
+    if (!urgent_busy(lg) && !lg->stopping && lg->q[Q_URGENT].len <= TG_LEDGER_BATCH_MAX)
         mine = commit_inline(lg, w, false);
     else if (lg->idle)
         pthread_cond_signal(&lg->cv);
@@ -404,20 +422,22 @@ static void notify(note *notes, size_t n, bool ok, const tg_ledger_waiter *quiet
         }
 }
 
-/* Writes recs[0..n) in transactions of at most TG_LEDGER_BATCH_MAX, retrying failures. */
-static void write_rows(tg_ledger *lg, const tg_record *recs, note *notes, size_t n)
+/* Writes recs[0..n) through `st` in transactions of at most TG_LEDGER_BATCH_MAX, retrying
+ * failures. */
+static void write_rows(tg_ledger *lg, tg_store *st, const tg_record *recs, note *notes,
+                       size_t n)
 {
     size_t done = 0;
     while (done < n) {
         size_t k = n - done < TG_LEDGER_BATCH_MAX ? n - done : TG_LEDGER_BATCH_MAX;
-        if (tg_store_records_insert(lg->store, recs + done, k) == TG_STORE_OK) {
+        if (tg_store_records_insert(st, recs + done, k) == TG_STORE_OK) {
             atomic_fetch_add(&lg->written, k);
             notify(notes + done, k, true, NULL);
             done += k;
             continue;
         }
         fprintf(stderr, "tollgate: writing %zu ledger rows failed (%s); retrying\n", k,
-                tg_store_errmsg(lg->store));
+                tg_store_errmsg(st));
         notify(notes + done, k, false, NULL);
         sleep_ms(TG_LEDGER_RETRY_MS);
     }
@@ -436,7 +456,7 @@ static bool lazy_due(const tg_ledger *lg)
 /* Waits until there is something to write and no inline commit is under way. */
 static void wait_for_work(tg_ledger *lg)
 {
-    while (lg->writing || (lg->q[Q_URGENT].len == 0 && !lazy_due(lg) &&
+    while (lg->writing_u || (lg->q[Q_URGENT].len == 0 && !lazy_due(lg) &&
                            !(lg->stopping && lg->q[Q_LAZY].len == 0) &&
                            !(lg->flush && lg->q[Q_LAZY].len == 0))) {
         struct timespec ts;
@@ -452,7 +472,8 @@ static void wait_for_work(tg_ledger *lg)
 
 /* One pass: the urgent rows and, when due, the lazy ones, taken together under the lock
  * and written urgent first (so a settlement never reaches the disk before its
- * reservation), each set in its own transactions.  Lock held on entry and return. */
+ * reservation), each set in its own transactions; inline commits may run again once the
+ * urgent rows are written.  Lock held on entry and return. */
 static void write_pass(tg_ledger *lg, queue *bu, queue *bl)
 {
     bool lazy = lazy_due(lg) || lg->flush || lg->stopping;
@@ -461,21 +482,25 @@ static void write_pass(tg_ledger *lg, queue *bu, queue *bl)
         queue_take(&lg->q[Q_LAZY], bl);
         lg->flush = false;
     }
-    lg->writing = true;
+    lg->writing_u = true;
+    lg->writing_l = lazy;
     pthread_mutex_unlock(&lg->mu);
-    write_rows(lg, bu->recs, bu->notes, bu->len);
-    if (lazy)
-        write_rows(lg, bl->recs, bl->notes, bl->len);
+    write_rows(lg, lg->rstore, bu->recs, bu->notes, bu->len);
     pthread_mutex_lock(&lg->mu);
-    lg->writing = false;
+    lg->writing_u = false;
     lg->seq_out[Q_URGENT] += bu->len;
-    lg->seq_out[Q_LAZY] += lazy ? bl->len : 0;
     slots_free(lg, bu->recs, bu->len);
-    if (lazy)
-        slots_free(lg, bl->recs, bl->len);
     bu->len = 0;
-    if (lazy)
-        bl->len = 0;
+    pthread_cond_broadcast(&lg->cv_done);
+    if (!lazy)
+        return;
+    pthread_mutex_unlock(&lg->mu);
+    write_rows(lg, lg->store, bl->recs, bl->notes, bl->len);
+    pthread_mutex_lock(&lg->mu);
+    lg->writing_l = false;
+    lg->seq_out[Q_LAZY] += bl->len;
+    slots_free(lg, bl->recs, bl->len);
+    bl->len = 0;
     pthread_cond_broadcast(&lg->cv_done);
 }
 
@@ -496,6 +521,39 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static void close_handles(tg_ledger *lg)
+{
+    if (lg->rstore != lg->store)
+        tg_store_close(lg->rstore);
+    tg_store_close(lg->store);
+}
+
+/* Opens store and rstore (the handle that claims the reservations file; store itself when
+ * the store keeps none), and the first free slot.  Returns 0, or -1 with err set. */
+static int open_handles(tg_ledger *lg, const char *url, char *err, size_t errlen)
+{
+    if (tg_store_open(url, &lg->store, err, errlen) != TG_STORE_OK)
+        return -1;
+    if (tg_store_open(url, &lg->rstore, err, errlen) != TG_STORE_OK) {
+        tg_store_close(lg->store);
+        return -1;
+    }
+    int rc = tg_store_claim_reservations(lg->rstore);
+    if (rc == TG_STORE_INVALID) { /* no reservations file: one handle for both */
+        tg_store_close(lg->rstore);
+        lg->rstore = lg->store;
+    }
+    int64_t top = 0;
+    if ((rc != TG_STORE_OK && rc != TG_STORE_INVALID) ||
+        tg_store_reservation_slots(lg->rstore, &top) != TG_STORE_OK) {
+        snprintf(err, errlen, "%s", tg_store_errmsg(lg->rstore));
+        close_handles(lg);
+        return -1;
+    }
+    lg->slot_base = top + 1;
+    return 0;
+}
+
 int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -504,18 +562,10 @@ int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (tg_store_open(url, &lg->store, err, errlen) != TG_STORE_OK) {
+    if (open_handles(lg, url, err, errlen) != 0) {
         free(lg);
         return -1;
     }
-    int64_t top = 0;
-    if (tg_store_reservation_slots(lg->store, &top) != TG_STORE_OK) {
-        snprintf(err, errlen, "%s", tg_store_errmsg(lg->store));
-        tg_store_close(lg->store);
-        free(lg);
-        return -1;
-    }
-    lg->slot_base = top + 1;
     pthread_mutex_init(&lg->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -525,12 +575,28 @@ int tg_ledger_start(const char *url, tg_ledger **out, char *err, size_t errlen)
     pthread_cond_init(&lg->cv_done, NULL);
     if (pthread_create(&lg->thread, NULL, writer_main, lg) != 0) {
         snprintf(err, errlen, "cannot start the ledger writer thread");
-        tg_store_close(lg->store);
+        close_handles(lg);
         free(lg);
         return -1;
     }
     *out = lg;
     return 0;
+}
+
+int tg_ledger_record_get(tg_ledger *lg, const char *id, int attempt, tg_record *out)
+{
+    pthread_mutex_lock(&lg->mu);
+    while (urgent_busy(lg))
+        pthread_cond_wait(&lg->cv_done, &lg->mu);
+    lg->writing_u = true; /* the handle is ours; no inline commit meanwhile */
+    pthread_mutex_unlock(&lg->mu);
+    int rc = tg_store_record_get(lg->rstore, id, attempt, out);
+    pthread_mutex_lock(&lg->mu);
+    lg->writing_u = false;
+    pthread_cond_broadcast(&lg->cv_done);
+    pthread_cond_signal(&lg->cv); /* the writer may have waited for the handle */
+    pthread_mutex_unlock(&lg->mu);
+    return rc;
 }
 
 void tg_ledger_stop(tg_ledger *lg)
@@ -542,7 +608,7 @@ void tg_ledger_stop(tg_ledger *lg)
     pthread_cond_signal(&lg->cv);
     pthread_mutex_unlock(&lg->mu);
     pthread_join(lg->thread, NULL);
-    tg_store_close(lg->store);
+    close_handles(lg);
     pthread_mutex_destroy(&lg->mu);
     pthread_cond_destroy(&lg->cv);
     pthread_cond_destroy(&lg->cv_done);

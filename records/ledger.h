@@ -59,8 +59,10 @@ typedef struct {
     bool ok;         /* committed; false: the write failed (still retried) */
 } tg_ledger_done;
 
-/* Starts the writer with its own handle on the store at `url` (not kept).  Returns 0 with
- * *out set, or -1 with one plain line in err (errlen bytes) and *out NULL. */
+/* Starts the writer with its own handles on the store at `url` (not kept): one for the
+ * ledger, one that claims the ledger's reservations file (tg_store_claim_reservations), so
+ * a second process starting a ledger on the same file fails here.  Run recovery before.
+ * Returns 0 with *out set, or -1 with one plain line in err (errlen bytes) and *out NULL. */
 __attribute__((warn_unused_result)) int tg_ledger_start(const char *url, tg_ledger **out,
                                                        char *err, size_t errlen);
 
@@ -79,6 +81,13 @@ bool tg_ledger_submit(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w, uint64
 /* Blocks until every record submitted before the call is committed (tests, benchmarks,
  * shutdown; never on an event loop). */
 void tg_ledger_sync(tg_ledger *lg);
+
+/* The record (id, attempt) as the ledger has it, its reservation while it is in flight
+ * included (the reservations file is the ledger's alone while it runs): TG_STORE_OK,
+ * TG_STORE_NOT_FOUND or TG_STORE_ERROR (tests, diagnostics; it waits for a commit under
+ * way, so never call it on an event loop). */
+__attribute__((warn_unused_result)) int tg_ledger_record_get(tg_ledger *lg, const char *id,
+                                                            int attempt, tg_record *out);
 
 /* Rows committed so far. */
 uint64_t tg_ledger_written(const tg_ledger *lg);

@@ -47,6 +47,8 @@ typedef struct tg_store_backend {
     /* RESERVED -> UNSETTLED + reconcile, one transaction; *n how many. */
     int (*ledger_recover)(tg_store *st, int64_t *n);
     int (*reservation_slots)(tg_store *st, int64_t *top);
+    /* See tg_store_claim_reservations; NULL: the backend keeps no reservations file. */
+    int (*claim_reservations)(tg_store *st);
     /* See tg_store_spend_by_day; *out is a new array. */
     int (*spend_by_day)(tg_store *st, int64_t since_us, int32_t offset_s, tg_spend_row **out,
                         size_t *n);

@@ -547,6 +547,14 @@ int tg_store_ledger_recover(tg_store *st, int64_t *n)
     return st->be->ledger_recover(st, n ? n : &scratch);
 }
 
+int tg_store_claim_reservations(tg_store *st)
+{
+    if (!st->be->claim_reservations)
+        return tg_store_fail(st, TG_STORE_INVALID, "the %s store keeps its reservations in "
+                             "the ledger", st->be->name);
+    return st->be->claim_reservations(st);
+}
+
 int tg_store_reservation_slots(tg_store *st, int64_t *top)
 {
     *top = 0;

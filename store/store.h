@@ -308,11 +308,24 @@ __attribute__((warn_unused_result)) int tg_store_records_count(tg_store *st, int
 __attribute__((warn_unused_result)) int tg_store_record_get(tg_store *st, const char *id,
                                                            int attempt, tg_record *out);
 
-/* Crash recovery, step 1: every reservation still held becomes a record in state UNSETTLED with `reconcile` set
- * (charged at its reservation), in one transaction.  *n (may be NULL) gets how many.
+/* Crash recovery, step 1: every reservation still held (in the ledger, and in the
+ * reservations file of tg_store_claim_reservations) becomes a record in state UNSETTLED
+ * with `reconcile` set (charged at its reservation), in one transaction per file.  *n (may be NULL) gets how many.
  * Run it only when no other process serves from this store (one `serve` per SQLite file).
  * Returns TG_STORE_OK or TG_STORE_ERROR. */
 __attribute__((warn_unused_result)) int tg_store_ledger_recover(tg_store *st, int64_t *n);
+
+/* Makes `st` the one handle that writes this process's reservations, and no other
+ * process's: from now on the reservations it writes go to the ledger's reservations file
+ * (for SQLite, PATH-reservations beside the ledger), which it holds until it is closed.
+ * Its transactions of reservations alone touch nothing else, so they take no lock another
+ * process could hold (a reservation is on the request's path).  Recovery (on any handle)
+ * and tg_store_record_get on this handle see the file's reservations; other handles do not
+ * while it is held.  Run recovery before, since it needs the file.  Returns TG_STORE_OK,
+ * TG_STORE_INVALID (the store keeps no such file: an in-memory one; keep writing
+ * reservations into the ledger) or TG_STORE_ERROR (another process holds it: one serve per
+ * SQLite ledger). */
+__attribute__((warn_unused_result)) int tg_store_claim_reservations(tg_store *st);
 
 /* The highest reservation slot the store holds (0: none) into *top, so a new writer
  * starts above every slot a dead process may have left in flight.  Returns TG_STORE_OK or

@@ -21,10 +21,14 @@
  * or triggers, rewritten in place: one page); its settlement inserts the full record
  * (state 'settled' or 'released') into requests, which ends the reservation (a
  * reservation is in flight while requests has no row of its (id, attempt)); the slot is
- * reused afterwards.  Recovery moves the reservations still in flight when a process died
- * into requests as 'unsettled' (charged at the reservation, reconcile = 1), empties the
- * table, and rebuilds spend with one GROUP BY per (team, key, day) over the index on ts_us
- * (reservations in flight included).
+ * reused afterwards.  A serving process's ledger writer claims a reservations file of its
+ * own beside the ledger (PATH-reservations, the same table; sqlite_claim_reservations): it
+ * holds it in exclusive locking mode, so a reservation's commit is a WAL append with no
+ * file lock and no wait for another connection writing the ledger, and a second serve on
+ * the same ledger is refused.  Recovery moves the reservations still in flight when a
+ * process died (in the table and in the file) into requests as 'unsettled' (charged at the
+ * reservation, reconcile = 1), empties both, and rebuilds spend with one GROUP BY per
+ * (team, key, day) over the index on ts_us (reservations in flight included).
  *
  * Rollups (migrations 5, 6, 8): rollup_daily and rollup_team_daily sum the requests rows in
  * the transaction that writes them.  A batch's new rows are summed in memory per (day,
@@ -48,6 +52,7 @@
 #define SQLITE_DIR_MODE 0700
 #define LIST_INITIAL 16
 #define WAL_RETRY_MS 10
+#define RESV_FILE_SUFFIX "-reservations" /* the reservations file: PATH + this */
 
 #define REC_COLS                                                                             \
     "id, attempt, ts_us, team, key_id, provider, requested_model, model, endpoint, "         \
@@ -57,6 +62,26 @@
     "price_version, reserved_nusd, reserved_tokens, cost_nusd, cost_input_nusd, "            \
     "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
 #define REC_NCOLS 35
+
+/* The reservations table's columns: migration 7's table in the ledger, and the same table in
+ * a serving process's reservations file (see sqlite_claim_reservations). */
+#define RESV_TABLE_BODY                                                                      \
+    "  slot INTEGER PRIMARY KEY," \
+    "  id TEXT NOT NULL, attempt INTEGER NOT NULL, ts_us INTEGER NOT NULL," \
+    "  team TEXT NOT NULL, key_id TEXT NOT NULL, provider TEXT NOT NULL," \
+    "  requested_model TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL," \
+    "  est_input_tokens INTEGER NOT NULL, input_tokens INTEGER NOT NULL," \
+    "  cached_input_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL," \
+    "  output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL," \
+    "  usage_estimated INTEGER NOT NULL, status INTEGER NOT NULL," \
+    "  upstream_status INTEGER NOT NULL, latency_us INTEGER NOT NULL, ttfb_us INTEGER," \
+    "  streamed INTEGER NOT NULL, client_aborted INTEGER NOT NULL," \
+    "  state TEXT NOT NULL CHECK (state = 'reserved'), reconcile INTEGER NOT NULL," \
+    "  overshoot INTEGER NOT NULL, rule TEXT NOT NULL, policy_version TEXT NOT NULL," \
+    "  price_version TEXT NOT NULL, reserved_nusd INTEGER NOT NULL," \
+    "  reserved_tokens INTEGER NOT NULL, cost_nusd INTEGER NOT NULL," \
+    "  cost_input_nusd INTEGER NOT NULL, cost_cached_nusd INTEGER NOT NULL," \
+    "  cost_cache_write_nusd INTEGER NOT NULL, cost_output_nusd INTEGER NOT NULL"
 
 static const char *const migrations[] = {
     /* 1: teams and virtual keys */
@@ -542,24 +567,7 @@ static const char *const migrations[] = {
      * settlement (a row in requests) does not touch it.  A reservation is in flight while
      * requests has no row with its (id, attempt).  Rows left 'reserved' in requests by an
      * older build move over (the delete keeps the rollups right through their trigger). */
-    "CREATE TABLE reservations ("
-    "  slot INTEGER PRIMARY KEY,"
-    "  id TEXT NOT NULL, attempt INTEGER NOT NULL, ts_us INTEGER NOT NULL,"
-    "  team TEXT NOT NULL, key_id TEXT NOT NULL, provider TEXT NOT NULL,"
-    "  requested_model TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL,"
-    "  est_input_tokens INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
-    "  cached_input_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,"
-    "  output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
-    "  usage_estimated INTEGER NOT NULL, status INTEGER NOT NULL,"
-    "  upstream_status INTEGER NOT NULL, latency_us INTEGER NOT NULL, ttfb_us INTEGER,"
-    "  streamed INTEGER NOT NULL, client_aborted INTEGER NOT NULL,"
-    "  state TEXT NOT NULL CHECK (state = 'reserved'), reconcile INTEGER NOT NULL,"
-    "  overshoot INTEGER NOT NULL, rule TEXT NOT NULL, policy_version TEXT NOT NULL,"
-    "  price_version TEXT NOT NULL, reserved_nusd INTEGER NOT NULL,"
-    "  reserved_tokens INTEGER NOT NULL, cost_nusd INTEGER NOT NULL,"
-    "  cost_input_nusd INTEGER NOT NULL, cost_cached_nusd INTEGER NOT NULL,"
-    "  cost_cache_write_nusd INTEGER NOT NULL, cost_output_nusd INTEGER NOT NULL"
-    ");"
+    "CREATE TABLE reservations (" RESV_TABLE_BODY ");"
     "INSERT INTO reservations (" REC_COLS ") SELECT " REC_COLS
     " FROM requests WHERE state = 'reserved';"
     "DELETE FROM requests WHERE state = 'reserved';",
@@ -595,7 +603,10 @@ enum {
     S_RECORD_SCAN,
     S_RESV_INSERT,
     S_RESV_GET,
+    S_RESV_INSERT_CLAIMED,
+    S_RESV_GET_CLAIMED,
     S_BEGIN,
+    S_BEGIN_DEFERRED,
     S_COMMIT,
     STMT_COUNT
 };
@@ -723,20 +734,27 @@ static const char *const stmt_sql[STMT_COUNT] = {
                           "UPDATE SET " ROLLUP_ADD_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
-    [S_RESV_INSERT] = "INSERT OR REPLACE INTO reservations (" REC_COLS ", slot) VALUES (?1, "
+    [S_RESV_INSERT] = "INSERT OR REPLACE INTO main.reservations (" REC_COLS ", slot) VALUES (?1, "
                       "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
                       "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, "
                       "?32, ?33, ?34, ?35, ?36)",
+    [S_RESV_INSERT_CLAIMED] = "INSERT OR REPLACE INTO resv.reservations (" REC_COLS ", slot) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                              "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
+                              "?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
     [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_BEGIN_DEFERRED] = "BEGIN",
     [S_COMMIT] = "COMMIT",
-    [S_RESV_GET] = "SELECT " REC_COLS ", slot FROM reservations r WHERE id = ?1 AND attempt = ?2"
-                   " AND " RESV_IN_FLIGHT,
+    [S_RESV_GET] = "SELECT " REC_COLS ", slot FROM main.reservations r WHERE id = ?1 AND "
+                   "attempt = ?2 AND " RESV_IN_FLIGHT,
+    [S_RESV_GET_CLAIMED] = "SELECT " REC_COLS ", slot FROM resv.reservations r WHERE id = ?1 "
+                           "AND attempt = ?2 AND " RESV_IN_FLIGHT,
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
     [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
                        " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
                        " sum(state <> 'released')"
                        " FROM (SELECT " SPEND_COLS " FROM requests WHERE ts_us >= ?1 UNION ALL"
-                       " SELECT " SPEND_COLS " FROM reservations r WHERE ts_us >= ?1"
+                       " SELECT " SPEND_COLS " FROM main.reservations r WHERE ts_us >= ?1"
                        " AND " RESV_IN_FLIGHT ")"
                        " GROUP BY team, key_id, day",
     [S_RECORD_SCAN] = "SELECT " REC_COLS " FROM requests WHERE ts_us >= ?1 AND ts_us < ?2"
@@ -746,6 +764,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
+    char *resv_path; /* the reservations file (PATH-reservations); NULL for :memory: */
+    bool claimed;    /* resv_path is attached as resv and held (sqlite_claim_reservations) */
 } sqlite_impl;
 
 static sqlite3 *db_of(tg_store *st)
@@ -936,10 +956,10 @@ static int migrate(tg_store *st)
  * new file needs an exclusive lock, and when two connections try it at once SQLite
  * answers SQLITE_BUSY at once instead of calling the busy handler (waiting could
  * deadlock): so retry here, for at most the busy timeout. */
-static int set_wal(tg_store *st)
+static int set_wal(tg_store *st, const char *pragma)
 {
     for (int waited = 0;; waited += WAL_RETRY_MS) {
-        int rc = sqlite3_exec(db_of(st), "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        int rc = sqlite3_exec(db_of(st), pragma, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             return TG_STORE_OK;
         if ((rc & 0xff) != SQLITE_BUSY || waited >= TG_STORE_BUSY_TIMEOUT_MS)
@@ -951,7 +971,7 @@ static int set_wal(tg_store *st)
 static int configure(tg_store *st)
 {
     sqlite3_busy_timeout(db_of(st), TG_STORE_BUSY_TIMEOUT_MS);
-    int rc = set_wal(st);
+    int rc = set_wal(st, "PRAGMA journal_mode = WAL");
     if (rc == TG_STORE_OK)
         rc = exec(st, "PRAGMA synchronous = NORMAL");
     if (rc == TG_STORE_OK)
@@ -967,6 +987,7 @@ static void sqlite_close(tg_store *st)
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(im->stmt[i]);
     sqlite3_close(im->db);
+    free(im->resv_path);
     free(im);
     st->impl = NULL;
 }
@@ -989,6 +1010,14 @@ static int sqlite_open(tg_store *st, const char *path)
     if (!im)
         return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
     st->impl = im;
+    if (path[0] && strcmp(path, ":memory:") != 0) {
+        size_t len = strlen(path) + sizeof RESV_FILE_SUFFIX;
+        if (!(im->resv_path = malloc(len))) {
+            sqlite_close(st);
+            return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
+        }
+        snprintf(im->resv_path, len, "%s" RESV_FILE_SUFFIX, path);
+    }
     /* NOMUTEX: a handle is used by one thread at a time (store.h), so SQLite's own lock
      * per call on the connection is pure cost */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -1508,7 +1537,10 @@ static int rollup_flush(tg_store *st, const rollup_batch *b)
 static int record_write(tg_store *st, const tg_record *r, rollup_batch *b)
 {
     bool resv = r->state == TG_RECORD_RESERVED;
-    sqlite3_stmt *s = stmt_get(st, resv ? S_RESV_INSERT : S_RECORD_NEW);
+    bool claimed = ((sqlite_impl *)st->impl)->claimed;
+    sqlite3_stmt *s = stmt_get(st, !resv    ? S_RECORD_NEW
+                                   : claimed ? S_RESV_INSERT_CLAIMED
+                                             : S_RESV_INSERT);
     if (!s)
         return TG_STORE_ERROR;
     bind_record(s, r);
@@ -1555,10 +1587,15 @@ static int stmt_run(tg_store *st, int which)
     return s ? step_done(st, s) : TG_STORE_ERROR;
 }
 
-/* The ledger's hot path: BEGIN and COMMIT prepared once, not parsed per batch. */
+/* The ledger's hot path: BEGIN and COMMIT prepared once, not parsed per batch.  A batch of
+ * reservations on a claiming handle touches the reservations file alone, which no one else
+ * may lock: a deferred BEGIN leaves the ledger's own locks (and their fcntl calls) alone. */
 static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
 {
-    if (stmt_run(st, S_BEGIN) != TG_STORE_OK)
+    bool resv_only = ((sqlite_impl *)st->impl)->claimed;
+    for (size_t i = 0; i < n && resv_only; i++)
+        resv_only = recs[i].state == TG_RECORD_RESERVED;
+    if (stmt_run(st, resv_only ? S_BEGIN_DEFERRED : S_BEGIN) != TG_STORE_OK)
         return TG_STORE_ERROR;
     if (rows_write(st, recs, n) != TG_STORE_OK || stmt_run(st, S_COMMIT) != TG_STORE_OK) {
         sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL); /* keeps the first error */
@@ -1592,7 +1629,7 @@ static int record_get_from(tg_store *st, int which, const char *id, int attempt,
     if (step != SQLITE_ROW)
         return stmt_done(st, s, TG_STORE_ERROR);
     read_record(s, out);
-    if (which == S_RESV_GET)
+    if (which == S_RESV_GET || which == S_RESV_GET_CLAIMED)
         out->slot = sqlite3_column_int64(s, REC_NCOLS);
     return stmt_done(st, s, TG_STORE_OK);
 }
@@ -1601,31 +1638,32 @@ static int record_get_from(tg_store *st, int which, const char *id, int attempt,
 static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_record *out)
 {
     int rc = record_get_from(st, S_RECORD_GET, id, attempt, out);
-    if (rc != TG_STORE_NOT_FOUND)
-        return rc;
-    return record_get_from(st, S_RESV_GET, id, attempt, out);
+    if (rc == TG_STORE_NOT_FOUND)
+        rc = record_get_from(st, S_RESV_GET, id, attempt, out);
+    if (rc == TG_STORE_NOT_FOUND && ((sqlite_impl *)st->impl)->claimed)
+        rc = record_get_from(st, S_RESV_GET_CLAIMED, id, attempt, out);
+    return rc;
 }
 
-/* The reservations in flight, read into a growable array (*out, *n; free it). */
-static int resv_in_flight(tg_store *st, tg_record **out, size_t *n)
+/* Appends the reservations in flight in `table` to the growable array (*out, *n, *cap). */
+static int resv_in_flight(tg_store *st, const char *table, tg_record **out, size_t *n,
+                          size_t *cap)
 {
-    *out = NULL;
-    *n = 0;
+    char sql[sizeof REC_COLS + 256];
+    snprintf(sql, sizeof sql, "SELECT " REC_COLS " FROM %s r WHERE " RESV_IN_FLIGHT, table);
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db_of(st), "SELECT " REC_COLS " FROM reservations r WHERE "
-                           RESV_IN_FLIGHT, -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_of(st), sql, -1, &s, NULL) != SQLITE_OK)
         return db_fail(st);
-    size_t cap = 0;
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            tg_record *p = realloc(*out, cap * sizeof *p);
+        if (*n == *cap) {
+            size_t ncap = *cap ? 2 * *cap : 64;
+            tg_record *p = realloc(*out, ncap * sizeof *p);
             if (!p) {
                 sqlite3_finalize(s);
                 return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
             }
-            *out = p;
+            *out = p, *cap = ncap;
         }
         read_record(s, &(*out)[(*n)++]);
     }
@@ -1634,17 +1672,61 @@ static int resv_in_flight(tg_store *st, tg_record **out, size_t *n)
     return rc;
 }
 
-/* Moves the reservations in flight into requests as 'unsettled' (charged at their
- * reservation, flagged for reconciliation) with their rollups, empties reservations, and
- * marks rows an older build left 'reserved' in requests the same way. */
+static int attach_resv(tg_store *st)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db_of(st), "ATTACH DATABASE ?1 AS resv", -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st);
+    sqlite3_bind_text(s, 1, ((sqlite_impl *)st->impl)->resv_path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? TG_STORE_OK : db_fail(st);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static void detach_resv(tg_store *st)
+{
+    sqlite3_exec(db_of(st), "DETACH DATABASE resv", NULL, NULL, NULL);
+}
+
+/* The error for a reservations file that another process holds (SQLITE_BUSY), or the
+ * database's own error.  Returns TG_STORE_ERROR. */
+static int resv_fail(tg_store *st)
+{
+    if ((sqlite3_errcode(db_of(st)) & 0xff) != SQLITE_BUSY)
+        return db_fail(st);
+    return tg_store_fail(st, TG_STORE_ERROR, "the ledger's reservations file %s is held by "
+                         "another running tollgate serve (one serve per SQLite ledger; "
+                         "replicas share budgets through PostgreSQL)",
+                         ((sqlite_impl *)st->impl)->resv_path);
+}
+
+/* Moves the reservations in flight (in the ledger's reservations table and in the
+ * reservations file a serving process kept, if there is one) into requests as 'unsettled'
+ * (charged at their reservation, flagged for reconciliation) with their rollups, empties
+ * both, and marks rows an older build left 'reserved' in requests the same way.  One
+ * transaction per file: a crash between the two commits leaves rows in both, and the file's
+ * rows are then no longer in flight (requests has them), so a second recovery moves nothing
+ * twice. */
 static int sqlite_ledger_recover(tg_store *st, int64_t *n)
 {
     *n = 0;
-    if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
+    sqlite_impl *im = st->impl;
+    struct stat sb;
+    bool attached = !im->claimed && im->resv_path && stat(im->resv_path, &sb) == 0;
+    if (attached && attach_resv(st) != TG_STORE_OK)
+        return resv_fail(st);
+    bool with_file = attached || im->claimed;
+    if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK) {
+        resv_fail(st);
+        if (attached)
+            detach_resv(st);
         return TG_STORE_ERROR;
-    tg_record *moved;
-    size_t nmoved;
-    int rc = resv_in_flight(st, &moved, &nmoved);
+    }
+    tg_record *moved = NULL;
+    size_t nmoved = 0, cap = 0;
+    int rc = resv_in_flight(st, "main.reservations", &moved, &nmoved, &cap);
+    if (rc == TG_STORE_OK && with_file)
+        rc = resv_in_flight(st, "resv.reservations", &moved, &nmoved, &cap);
     for (size_t i = 0; rc == TG_STORE_OK && i < nmoved; i++) {
         moved[i].state = TG_RECORD_UNSETTLED;
         moved[i].reconcile = true;
@@ -1652,8 +1734,10 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
     if (rc == TG_STORE_OK)
         rc = rows_write(st, moved, nmoved);
     free(moved);
+    if (rc == TG_STORE_OK && with_file)
+        rc = exec(st, "DELETE FROM resv.reservations");
     if (rc == TG_STORE_OK)
-        rc = exec(st, "DELETE FROM reservations;"
+        rc = exec(st, "DELETE FROM main.reservations;"
                       "UPDATE requests SET state = 'unsettled', reconcile = 1"
                       " WHERE state = 'reserved'");
     if (rc == TG_STORE_OK) {
@@ -1664,15 +1748,55 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
         *n = 0;
         sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
     }
+    if (attached)
+        detach_resv(st);
     return rc;
 }
 
 static int sqlite_reservation_slots(tg_store *st, int64_t *top)
 {
     int v = 0;
-    int rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM reservations", &v);
+    int rc = query_int(st, ((sqlite_impl *)st->impl)->claimed
+                               ? "SELECT max((SELECT coalesce(max(slot), 0) FROM "
+                                 "main.reservations), (SELECT coalesce(max(slot), 0) FROM "
+                                 "resv.reservations))"
+                               : "SELECT coalesce(max(slot), 0) FROM main.reservations",
+                       &v);
     *top = v;
     return rc;
+}
+
+/* Attaches the reservations file (PATH-reservations) as resv and holds it: exclusive
+ * locking mode set before its first access, so SQLite takes the file lock once and keeps
+ * it, and its WAL index lives in this process's memory (no shared-memory file, no fcntl
+ * lock per transaction: a reservation's commit is a WAL append).  WAL and synchronous
+ * NORMAL as the ledger: a commit survives kill -9.  Another process (a second serve on
+ * the same ledger, or its recovery) gets SQLITE_BUSY until this handle closes. */
+static int sqlite_claim_reservations(tg_store *st)
+{
+    sqlite_impl *im = st->impl;
+    if (im->claimed)
+        return TG_STORE_OK;
+    if (!im->resv_path)
+        return tg_store_fail(st, TG_STORE_INVALID,
+                             "an in-memory store keeps no reservations file");
+    if (attach_resv(st) != TG_STORE_OK)
+        return resv_fail(st);
+    int rc = exec(st, "PRAGMA resv.locking_mode = EXCLUSIVE");
+    if (rc == TG_STORE_OK)
+        rc = set_wal(st, "PRAGMA resv.journal_mode = WAL");
+    if (rc == TG_STORE_OK)
+        rc = exec(st, "PRAGMA resv.synchronous = NORMAL;"
+                      "CREATE TABLE IF NOT EXISTS resv.reservations (" RESV_TABLE_BODY ");"
+                      "BEGIN IMMEDIATE; COMMIT");
+    if (rc != TG_STORE_OK) {
+        resv_fail(st);
+        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
+        detach_resv(st);
+        return TG_STORE_ERROR;
+    }
+    im->claimed = true;
+    return TG_STORE_OK;
 }
 
 static int sqlite_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s,
@@ -1837,6 +1961,7 @@ const tg_store_backend tg_store_sqlite_backend = {
     .record_get = sqlite_record_get,
     .ledger_recover = sqlite_ledger_recover,
     .reservation_slots = sqlite_reservation_slots,
+    .claim_reservations = sqlite_claim_reservations,
     .spend_by_day = sqlite_spend_by_day,
     .report = sqlite_report,
     .records_scan = sqlite_records_scan,

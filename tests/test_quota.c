@@ -630,17 +630,33 @@ static tg_store *open_store(void)
     return st;
 }
 
-static int64_t sql_int(const char *sql)
+/* The one integer `sql` yields, on its own connection to the ledger; with `resv`, the
+ * ledger's reservations file attached as resv (no ledger may be running then). */
+static int64_t query_int64(const char *sql, bool resv)
 {
     sqlite3 *db;
     sqlite3_stmt *s;
+    char attach[PATH_SIZE + 64];
+    snprintf(attach, sizeof attach, "ATTACH '%s-reservations' AS resv", dbpath);
     ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    if (resv)
+        ck_assert_int_eq(sqlite3_exec(db, attach, NULL, NULL, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
     int64_t v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     sqlite3_close(db);
     return v;
+}
+
+static int64_t sql_int(const char *sql)
+{
+    return query_int64(sql, false);
+}
+
+static int64_t resv_int(const char *sql)
+{
+    return query_int64(sql, true);
 }
 
 /* The reservation row is durable when its notice comes; the settlement replaces it. */
@@ -662,7 +678,8 @@ START_TEST(ledger_notices_and_rows)
     ck_assert_int_eq(tg_quota_reserve(q, &ask, &h, &res), TG_QUOTA_OK);
     ck_assert(res.wait);
     ck_assert(wait_notice(w, 77));
-    ck_assert_int_eq(tg_store_record_get(st, "req_1", 1, &got), TG_STORE_OK);
+    /* in flight: in the reservations file, which the running ledger holds */
+    ck_assert_int_eq(tg_ledger_record_get(lg, "req_1", 1, &got), TG_STORE_OK);
     ck_assert(got.state == TG_RECORD_RESERVED && got.reserved_nusd == 5000);
     ck_assert_str_eq(got.team, "ml");
     ck_assert_str_eq(got.key_id, "key_aaaaaaaaaaaa");
@@ -745,6 +762,12 @@ START_TEST(ledger_inline_commit)
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    /* ... but not a reservation: it goes to the reservations file, which the ledger holds
+     * alone, so another process's lock on the ledger never delays it */
+    tg_record rv = mk_rec("req_resv", now);
+    rv.state = TG_RECORD_RESERVED;
+    ck_assert(tg_ledger_submit(lg, &rv, w, 9));
+    ck_assert_int_eq(poll(&p, 1, 0), 0);
     r = mk_rec("req_failed", now);
     ck_assert(!tg_ledger_submit(lg, &r, w, 6));
     ck_assert_uint_eq(tg_ledger_collect(w, done, 4), 1);
@@ -762,6 +785,39 @@ START_TEST(ledger_inline_commit)
     tg_ledger_stop(lg);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 5);
     tg_ledger_waiter_free(w);
+}
+END_TEST
+
+/* A running ledger holds its reservations file: a second one on the same ledger (another
+ * serve) is refused with a message that says so, and recovery too; once the first stops,
+ * recovery moves what it left in flight and a new ledger starts. */
+START_TEST(ledger_holds_its_reservations_file)
+{
+    tg_ledger *lg = start_ledger(), *second = NULL;
+    tg_record r = mk_rec("req_held", at(2026, 11, 24, 10, 0, 0));
+    r.state = TG_RECORD_RESERVED;
+    r.reserved_nusd = 700;
+    tg_ledger_submit(lg, &r, NULL, 0);
+    tg_ledger_sync(lg);
+    char err[TG_STORE_ERR_SIZE];
+    ck_assert_int_eq(tg_ledger_start(dburl, &second, err, sizeof err), -1);
+    ck_assert_ptr_null(second);
+    ck_assert_msg(strstr(err, "reservations file") && strstr(err, "held by another"), "%s",
+                  err);
+    tg_store *st = open_store();
+    int64_t n = -1;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_ERROR);
+    ck_assert_ptr_nonnull(strstr(tg_store_errmsg(st), "held by another"));
+    tg_ledger_stop(lg);
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 1);
+    tg_record got;
+    ck_assert_int_eq(tg_store_record_get(st, "req_held", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_UNSETTLED && got.reconcile && got.reserved_nusd == 700);
+    tg_store_close(st);
+    ck_assert_int_eq(resv_int("SELECT count(*) FROM resv.reservations"), 0);
+    lg = start_ledger();
+    tg_ledger_stop(lg);
 }
 END_TEST
 
@@ -813,14 +869,19 @@ START_TEST(ledger_kick_commits_the_round)
      * notice with ours) finds an empty list */
     if (poll(&p, 1, 0) == 1)
         ck_assert_uint_eq(tg_ledger_collect(w, done, 8), 0);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM reservations"), 3);
+    tg_record got;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(tg_ledger_record_get(lg, r[i].id, 1, &got), TG_STORE_OK);
+        ck_assert(got.state == TG_RECORD_RESERVED && got.slot == r[i].slot);
+    }
     /* not kicked: the writer still writes it at its tick */
     tg_record late = mk_rec("req_late", now);
     late.state = TG_RECORD_RESERVED;
     ck_assert(!tg_ledger_submit(lg, &late, w, 20));
     ck_assert(wait_notice(w, 20));
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM reservations"), 4);
+    ck_assert_int_eq(tg_ledger_record_get(lg, "req_late", 1, &got), TG_STORE_OK);
     tg_ledger_stop(lg);
+    ck_assert_int_eq(resv_int("SELECT count(*) FROM resv.reservations"), 4);
     tg_ledger_waiter_free(w);
 }
 END_TEST
@@ -871,9 +932,6 @@ START_TEST(ledger_settlement_never_overtakes_reservation)
     for (int t = 0; t < 2; t++)
         pthread_join(th[t], NULL);
     tg_ledger_sync(lg);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM reservations r WHERE NOT EXISTS (SELECT 1"
-                             " FROM requests q WHERE q.id = r.id AND q.attempt = r.attempt)"),
-                     0);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM requests"), 2 * ORDER_ROWS);
     /* every settlement is written, so every slot is free again: the next reservation takes
      * the lowest one, over the settled row it held */
@@ -882,13 +940,17 @@ START_TEST(ledger_settlement_never_overtakes_reservation)
     tg_ledger_submit(lg, &next, NULL, 0);
     ck_assert_int_eq(next.slot, 1);
     tg_ledger_sync(lg);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM reservations WHERE slot = 1 AND"
-                             " id = 'req_next'"), 1);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM requests WHERE state = 'settled'"),
                      ORDER_ROWS);
     ck_assert_int_eq(sql_int("SELECT sum(cost_nusd) FROM rollup_team_daily"),
                      ORDER_ROWS * 60);
     tg_ledger_stop(lg);
+    /* the only reservation in flight is the last one, in slot 1 */
+    ck_assert_int_eq(resv_int("SELECT count(*) FROM resv.reservations r WHERE NOT EXISTS ("
+                              "SELECT 1 FROM requests q WHERE q.id = r.id AND "
+                              "q.attempt = r.attempt)"), 1);
+    ck_assert_int_eq(resv_int("SELECT count(*) FROM resv.reservations WHERE slot = 1 AND"
+                              " id = 'req_next'"), 1);
     for (int t = 0; t < 2; t++)
         tg_ledger_waiter_free(args[t].w);
 }
@@ -1222,6 +1284,7 @@ static Suite *quota_suite(void)
     tcase_add_test(db, ledger_inline_commit);
     tcase_add_test(db, ledger_settlement_never_overtakes_reservation);
     tcase_add_test(db, ledger_kick_commits_the_round);
+    tcase_add_test(db, ledger_holds_its_reservations_file);
     tcase_add_test(db, recovery_after_close_without_settling);
     tcase_add_test(db, recovery_after_kill_9);
     suite_add_tcase(s, db);

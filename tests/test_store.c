@@ -1004,6 +1004,52 @@ START_TEST(sha256_vectors)
 }
 END_TEST
 
+/* A claiming handle writes its reservations into the reservations file beside the ledger
+ * (the ledger's own table stays empty), sees them itself, settles them into the ledger,
+ * counts slots over both; another handle's recovery moves what it left in flight once it
+ * is closed.  An in-memory store has no such file. */
+START_TEST(claimed_reservations_file)
+{
+    tg_store *mem = NULL;
+    char err[TG_STORE_ERR_SIZE];
+    ck_assert_int_eq(tg_store_open("sqlite::memory:", &mem, err, sizeof err), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_claim_reservations(mem), TG_STORE_INVALID);
+    tg_store_close(mem);
+    tg_store *st = open_ok(), *cl = open_ok();
+    ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
+    const int64_t day0 = INT64_C(1764547200000000);
+    tg_record recs[] = {
+        ledger_rec("a", day0, "key_a", TG_RECORD_RESERVED, 1000, 0),
+        ledger_rec("b", day0, "key_a", TG_RECORD_RESERVED, 2000, 0),
+    };
+    recs[0].slot = 4, recs[1].slot = 9;
+    ck_assert_int_eq(tg_store_records_insert(cl, recs, 2), TG_STORE_OK);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM reservations"), "0");
+    tg_record got;
+    ck_assert_int_eq(tg_store_record_get(cl, "b", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_RESERVED && got.slot == 9 && got.reserved_nusd == 2000);
+    ck_assert_int_eq(tg_store_record_get(st, "b", 1, &got), TG_STORE_NOT_FOUND);
+    int64_t top = 0;
+    ck_assert_int_eq(tg_store_reservation_slots(cl, &top), TG_STORE_OK);
+    ck_assert_int_eq(top, 9);
+    tg_record fin = recs[0];
+    fin.state = TG_RECORD_SETTLED;
+    fin.cost_nusd = 600;
+    ck_assert_int_eq(tg_store_records_insert(cl, &fin, 1), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_record_get(st, "a", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_SETTLED && got.cost_nusd == 600);
+    tg_store_close(cl); /* as a process that dies with "b" in flight */
+    int64_t n = -1;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(tg_store_record_get(st, "b", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_UNSETTLED && got.reconcile && got.reserved_nusd == 2000);
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 0);
+    tg_store_close(st);
+}
+END_TEST
+
 /* Migration 7 moves the rows an older build left 'reserved' in requests into the
  * reservations table (the rollups follow through their delete trigger); recovery then
  * charges them as before. */
@@ -1229,6 +1275,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
     tcase_add_test(db, migration_moves_old_reservations);
+    tcase_add_test(db, claimed_reservations_file);
     tcase_add_test(db, sha256_vectors);
     tcase_add_test(db, rollups_follow_the_ledger);
     tcase_add_test(db, rollups_equal_the_rows);

@@ -37,7 +37,9 @@ def serve(cfg_path, env, port, **popen):
     """Starts `tollgate serve` and waits until its /healthz answers."""
     p = subprocess.Popen([TG, "serve", "--config", cfg_path], env=env, **popen)
     procs.append(p)
-    wait_healthy(port)
+    if not wait_healthy(port):
+        raise RuntimeError(f"tollgate serve --config {cfg_path} did not answer /healthz "
+                           f"(exit status {p.poll()})")
     return p
 
 
@@ -137,7 +139,9 @@ def main():
     cfg2_path = os.path.join(tmp, "limits.json")
     with open(cfg2_path, "w") as f:
         json.dump(cfg2, f)
-    tg2 = serve(cfg2_path, env, port2, stderr=subprocess.DEVNULL)
+    # a ledger of its own (one serve per SQLite ledger: the environment names the store)
+    tg2 = serve(cfg2_path, dict(env, TOLLGATE_STORE=cfg2["store"]), port2,
+                stderr=subprocess.DEVNULL)
     adm2 = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
     def open_conns():
