@@ -16,7 +16,7 @@
 # Quotas are on: the team has a USD budget (large enough for the run) and rpm / tpm limits,
 # its key a USD budget of its own, so every request is checked against both and settled.
 # Load: wrk on the same 2-core machine, POST of a small chat request.  Figures are medians
-# of RUNS runs (default 3) of DURATION seconds (default 8) each.
+# of RUNS runs (default 3) of DURATION seconds (default 8) each, the paths interleaved.
 #
 # usage: bash bench/proxy.sh     (needs a build in ./build, nginx and wrk from Debian)
 set -euo pipefail
@@ -104,25 +104,32 @@ one() { # port connections threads
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A rps lat
-for name in direct nginx nginx-self floor tollgate; do
-  case $name in direct) port=$up;; nginx) port=$ng;; nginx-self) port=$ngs;; floor) port=$flp;; tollgate) port=$tgp;; esac
-  r16=(); l1=()
-  for i in $(seq "$runs"); do
-    r16+=("$(one "$port" 16 2 | cut -d' ' -f1)")
-    l1+=("$(one "$port" 1 1 | cut -d' ' -f2)")
+# Runs are interleaved (run 1 of every path, then run 2, ...), so a slow spell of this
+# shared machine falls on every path alike rather than on whichever ran then.
+declare -A rps lat r16 l1
+portof() { case $1 in direct) echo $up;; nginx) echo $ng;; nginx-self) echo $ngs;;
+  floor) echo $flp;; tollgate) echo $tgp;; origin) echo $orp;; blocking) echo $blp;; esac; }
+for i in $(seq "$runs"); do
+  for name in direct nginx nginx-self floor tollgate; do
+    r16[$name]+="$(one "$(portof $name)" 16 2 | cut -d' ' -f1) "
+    l1[$name]+="$(one "$(portof $name)" 1 1 | cut -d' ' -f2) "
   done
-  rps[$name]=$(printf '%s\n' "${r16[@]}" | median)
-  lat[$name]=$(printf '%s\n' "${l1[@]}" | median)
+  # the floor's parts, at one connection: libmicrohttpd answering by itself (beside
+  # nginx's `return 200`, the direct path), and one blocking libcurl call in the handler
+  for name in origin blocking; do
+    l1[$name]+="$(one "$(portof $name)" 1 1 | cut -d' ' -f2) "
+  done
 done
-# the floor's parts, at one connection: libmicrohttpd answering by itself (beside nginx's
-# `return 200`, the direct path), and one blocking libcurl call in the handler
-for name in origin blocking; do
-  case $name in origin) port=$orp;; blocking) port=$blp;; esac
-  l1=()
-  for i in $(seq "$runs"); do l1+=("$(one "$port" 1 1 | cut -d' ' -f2)"); done
-  lat[$name]=$(printf '%s\n' "${l1[@]}" | median)
+for name in direct nginx nginx-self floor tollgate origin blocking; do
+  [ -n "${r16[$name]:-}" ] && rps[$name]=$(printf '%s\n' ${r16[$name]} | median)
+  lat[$name]=$(printf '%s\n' ${l1[$name]} | median)
 done
+echo "each run, req/s @16 conn: tollgate ${r16[tollgate]}| nginx ${r16[nginx]}"
+echo "each run, p50 us @1 conn: tollgate ${l1[tollgate]}| nginx ${l1[nginx]}| direct ${l1[direct]}"
+echo "each run, tollgate/nginx: throughput $(paste <(printf '%s\n' ${r16[tollgate]}) \
+  <(printf '%s\n' ${r16[nginx]}) | awk '{printf "%.2f ", $1/$2}')| added latency $(paste \
+  <(printf '%s\n' ${l1[tollgate]}) <(printf '%s\n' ${l1[nginx]}) <(printf '%s\n' ${l1[direct]}) |
+  awk '{d = $2 - $3; printf "%.2f ", ($1 - $3) / (d > 0 ? d : 1)}')"
 records=$(python3 -c "import sqlite3;print(sqlite3.connect('$work/tg.db').execute('select count(*) from requests').fetchone()[0])" 2>/dev/null || echo "?")
 printf '%-11s %14s %16s %18s\n' path "req/s @16 conn" "p50 us @1 conn" "added p50 us"
 for name in direct nginx nginx-self floor tollgate; do
