@@ -80,6 +80,7 @@
 #define TG_H2_MAX_STREAMS 1000                      /* per HTTP/2 upstream connection (the
                                                        server's own limit may be lower) */
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
+#define TG_REQ_POOL 64                              /* freed requests kept per worker */
 #define TG_PARKED_MAX 64                            /* idle upstream sockets left in a
                                                        worker's epoll set (see on_curl_socket) */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
@@ -212,6 +213,8 @@ struct worker {
     evsrc ledger_src;
     tg_store *store;
     tg_req *active;
+    tg_req *spare[TG_REQ_POOL]; /* freed requests kept for the next ones */
+    int nspare;
     uint64_t rng;
     int64_t id_us;   /* the last request id's microsecond, and its sequence */
     unsigned id_seq;
@@ -1451,6 +1454,17 @@ static bool refuse_over_limits(tg_req *r, const char *method, const char *url,
     return true;
 }
 
+/* A zeroed request, from the worker's spares when it has one (a tg_req is a few KiB:
+ * past malloc's per-thread caches, so calloc and free cost a trip into its bins). */
+static tg_req *req_new(worker *w)
+{
+    if (!w->nspare)
+        return calloc(1, sizeof(tg_req));
+    tg_req *r = w->spare[--w->nspare];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -1459,7 +1473,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     tg_req *r = *con_cls;
     (void)version;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = req_new(w);
         if (!r)
             return MHD_NO;
         r->w = w;
@@ -1633,7 +1647,11 @@ static void req_free(tg_req *r)
     tg_xlate_stream_free(r->xs);
     cJSON_Delete(r->pending);
     tg_route_release(r->snap);
-    free(r);
+    worker *w = r->w;
+    if (w->nspare < TG_REQ_POOL)
+        w->spare[w->nspare++] = r;
+    else
+        free(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
@@ -2240,6 +2258,8 @@ static void worker_free(worker *w)
     while (w->nparked) /* none left normally */
         free(w->parked[--w->nparked]);
     free_dead(w);
+    while (w->nspare)
+        free(w->spare[--w->nspare]);
     if (w->epfd > 0)
         close(w->epfd);
     tg_store_close(w->store);
