@@ -2301,45 +2301,38 @@ static int start_routing(const tg_config *cfg)
     return rc == 0 ? tg_routing_start() : -1;
 }
 
-/* Crash recovery, before the ledger writer starts (it holds the reservations file):
- * reservations a dead process left in flight are charged at their reservation and
- * flagged for reconciliation.  Returns 0, or -1 with err set. */
-static int recover_ledger(const tg_config *cfg, char *err, size_t errlen)
+/* The ledger and the budgets, on one store handle used only here: crash recovery first
+ * (reservations a dead process left in flight are charged at their reservation and
+ * flagged; it needs the reservations file, which the ledger writer then claims), the
+ * writer, then the quota module with its counters rebuilt from the ledger.  Returns 0, or
+ * -1 with err set. */
+static int start_ledger(const tg_config *cfg, char *err, size_t errlen)
 {
     tg_store *st;
     if (tg_store_open(cfg->store, &st, err, errlen) != TG_STORE_OK)
         return -1;
     int64_t unsettled = 0;
-    int rc = tg_store_ledger_recover(st, &unsettled);
-    if (rc != TG_STORE_OK)
+    int rc = tg_store_ledger_recover(st, &unsettled) == TG_STORE_OK ? 0 : -1;
+    if (rc != 0)
         snprintf(err, errlen, "ledger recovery failed: %s", tg_store_errmsg(st));
     else if (unsettled > 0)
         fprintf(stderr, "tollgate: recovery: %lld request%s left unsettled by the last run "
                 "charged at their reserved cost and flagged for reconciliation\n",
                 (long long)unsettled, unsettled == 1 ? "" : "s");
-    tg_store_close(st);
-    return rc == TG_STORE_OK ? 0 : -1;
-}
-
-/* The quota module over the ledger writer, its counters rebuilt from the ledger. */
-static int start_quotas(const tg_config *cfg, char *err, size_t errlen)
-{
+    if (rc == 0)
+        rc = tg_records_start(cfg->store, err, errlen);
     tg_quota_config qc = {.ledger = tg_records_ledger(),
                           .utc_offset_s = cfg->quota_utc_offset_s,
                           .min_output_tokens = cfg->quota_min_output_tokens};
-    if (tg_quota_new(&qc, &quota_) != 0) {
+    if (rc == 0 && (rc = tg_quota_new(&qc, &quota_)) != 0)
         snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    tg_store *st;
-    if (tg_store_open(cfg->store, &st, err, errlen) != TG_STORE_OK)
-        return -1;
-    int rc = tg_quota_rebuild(quota_, st, wall_us());
-    if (rc != TG_STORE_OK)
+    if (rc == 0 && tg_quota_rebuild(quota_, st, wall_us()) != TG_STORE_OK) {
         snprintf(err, errlen, "rebuilding the budget counters failed: %s",
                  tg_store_errmsg(st));
+        rc = -1;
+    }
     tg_store_close(st);
-    return rc == TG_STORE_OK ? 0 : -1;
+    return rc;
 }
 
 struct tg_quota *tg_server_quota(void)
@@ -2387,11 +2380,7 @@ int tg_server_run(const tg_config *cfg)
         free(ws);
         return 1;
     }
-    int rc = recover_ledger(cfg, err, sizeof err);
-    if (rc == 0)
-        rc = tg_records_start(cfg->store, err, sizeof err);
-    if (rc == 0)
-        rc = start_quotas(cfg, err, sizeof err);
+    int rc = start_ledger(cfg, err, sizeof err);
     if (rc == 0)
         rc = tg_admin_start(cfg, err, sizeof err);
     for (int i = 0; rc == 0 && i < nw; i++)

@@ -470,6 +470,21 @@ static void wait_for_work(tg_ledger *lg)
     }
 }
 
+/* Writes the taken rows b of queue `which` through `st` with the lock released, then
+ * counts them committed, frees their slots and clears *writing.  Lock held on entry and
+ * return. */
+static void write_taken(tg_ledger *lg, tg_store *st, queue *b, int which, bool *writing)
+{
+    pthread_mutex_unlock(&lg->mu);
+    write_rows(lg, st, b->recs, b->notes, b->len);
+    pthread_mutex_lock(&lg->mu);
+    *writing = false;
+    lg->seq_out[which] += b->len;
+    slots_free(lg, b->recs, b->len);
+    b->len = 0;
+    pthread_cond_broadcast(&lg->cv_done);
+}
+
 /* One pass: the urgent rows and, when due, the lazy ones, taken together under the lock
  * and written urgent first (so a settlement never reaches the disk before its
  * reservation), each set in its own transactions; inline commits may run again once the
@@ -484,24 +499,9 @@ static void write_pass(tg_ledger *lg, queue *bu, queue *bl)
     }
     lg->writing_u = true;
     lg->writing_l = lazy;
-    pthread_mutex_unlock(&lg->mu);
-    write_rows(lg, lg->rstore, bu->recs, bu->notes, bu->len);
-    pthread_mutex_lock(&lg->mu);
-    lg->writing_u = false;
-    lg->seq_out[Q_URGENT] += bu->len;
-    slots_free(lg, bu->recs, bu->len);
-    bu->len = 0;
-    pthread_cond_broadcast(&lg->cv_done);
-    if (!lazy)
-        return;
-    pthread_mutex_unlock(&lg->mu);
-    write_rows(lg, lg->store, bl->recs, bl->notes, bl->len);
-    pthread_mutex_lock(&lg->mu);
-    lg->writing_l = false;
-    lg->seq_out[Q_LAZY] += bl->len;
-    slots_free(lg, bl->recs, bl->len);
-    bl->len = 0;
-    pthread_cond_broadcast(&lg->cv_done);
+    write_taken(lg, lg->rstore, bu, Q_URGENT, &lg->writing_u);
+    if (lazy)
+        write_taken(lg, lg->store, bl, Q_LAZY, &lg->writing_l);
 }
 
 static void *writer_main(void *arg)

@@ -693,6 +693,16 @@ enum {
     "CASE state WHEN 'released' THEN 0 WHEN 'reserved' THEN reserved_tokens"                \
     " WHEN 'unsettled' THEN reserved_tokens ELSE input_tokens + output_tokens END"
 
+/* A reservation into its slot, and one in flight by (id, attempt), in the reservations
+ * table of `schema` ("main": the ledger's; "resv": a claimed reservations file). */
+#define RESV_INSERT(schema)                                                                  \
+    "INSERT OR REPLACE INTO " schema ".reservations (" REC_COLS ", slot) VALUES (?1, ?2, "   \
+    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "     \
+    "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)"
+#define RESV_GET(schema)                                                                     \
+    "SELECT " REC_COLS ", slot FROM " schema ".reservations r WHERE id = ?1 AND attempt = ?2" \
+    " AND " RESV_IN_FLIGHT
+
 static const char *const stmt_sql[STMT_COUNT] = {
     [S_TEAM_INSERT] = "INSERT INTO teams (name, budget_nusd, budget_tokens, period, "
                       "created_at, budget_requests, rpm, tpm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
@@ -734,21 +744,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
                           "UPDATE SET " ROLLUP_ADD_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
-    [S_RESV_INSERT] = "INSERT OR REPLACE INTO main.reservations (" REC_COLS ", slot) VALUES (?1, "
-                      "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-                      "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, "
-                      "?32, ?33, ?34, ?35, ?36)",
-    [S_RESV_INSERT_CLAIMED] = "INSERT OR REPLACE INTO resv.reservations (" REC_COLS ", slot) "
-                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-                              "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
-                              "?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
+    [S_RESV_INSERT] = RESV_INSERT("main"),
+    [S_RESV_INSERT_CLAIMED] = RESV_INSERT("resv"),
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_BEGIN_DEFERRED] = "BEGIN",
     [S_COMMIT] = "COMMIT",
-    [S_RESV_GET] = "SELECT " REC_COLS ", slot FROM main.reservations r WHERE id = ?1 AND "
-                   "attempt = ?2 AND " RESV_IN_FLIGHT,
-    [S_RESV_GET_CLAIMED] = "SELECT " REC_COLS ", slot FROM resv.reservations r WHERE id = ?1 "
-                           "AND attempt = ?2 AND " RESV_IN_FLIGHT,
+    [S_RESV_GET] = RESV_GET("main"),
+    [S_RESV_GET_CLAIMED] = RESV_GET("resv"),
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
     [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
                        " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
@@ -1656,14 +1658,9 @@ static int resv_in_flight(tg_store *st, const char *table, tg_record **out, size
         return db_fail(st);
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == *cap) {
-            size_t ncap = *cap ? 2 * *cap : 64;
-            tg_record *p = realloc(*out, ncap * sizeof *p);
-            if (!p) {
-                sqlite3_finalize(s);
-                return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
-            }
-            *out = p, *cap = ncap;
+        if (grow(st, (void **)out, cap, *n, sizeof **out) != TG_STORE_OK) {
+            sqlite3_finalize(s);
+            return TG_STORE_ERROR;
         }
         read_record(s, &(*out)[(*n)++]);
     }
