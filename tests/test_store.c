@@ -257,10 +257,10 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 8 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
+#define SCHEMA_NOW 9 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
                         4 key tags, 5 daily rollups, 6 (day, team) rollups, 7 reservations,
-                        8 new rows' rollups summed per transaction */
-#define SCHEMA_NOW_STR "8"
+                        8 new rows' rollups summed per transaction, 9 the state check */
+#define SCHEMA_NOW_STR "9"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -1059,7 +1059,7 @@ START_TEST(migration_moves_old_reservations)
     tg_store_close(st);
     raw_exec("DROP TABLE reservations; DELETE FROM schema_version WHERE version >= 7;"
              "PRAGMA user_version = 6;");
-    st = open_ok(); /* (migrates back to 8; now go back to 6 with an old-style row) */
+    st = open_ok(); /* (migrates back to 9; now go back to 6 with an old-style row) */
     tg_record r = ledger_rec("old", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED,
                              700, 600);
     ck_assert_int_eq(tg_store_records_insert(st, &r, 1), TG_STORE_OK);
@@ -1078,6 +1078,71 @@ START_TEST(migration_moves_old_reservations)
     ck_assert_int_eq(n, 1);
     ck_assert_str_eq(raw_query("SELECT state || reconcile FROM requests"), "unsettled1");
     ck_assert_str_eq(raw_query("SELECT sum(cost_nusd) FROM rollup_daily"), "700");
+    tg_store_close(st);
+}
+END_TEST
+
+/* Migration 9 rewrites the state column's CHECK from IN (...) to a chain of equalities
+ * (same constraint, no ephemeral table per insert): a version-8 file with rows keeps them,
+ * a handle opened before the migration picks the new schema up, a bad state is still
+ * refused, and the file passes SQLite's integrity check. */
+START_TEST(migration_rewrites_state_check)
+{
+    tg_store *st = open_ok();
+    tg_record r = ledger_rec("kept", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED,
+                             700, 600);
+    ck_assert_int_eq(tg_store_records_insert(st, &r, 1), TG_STORE_OK);
+    tg_store_close(st);
+    raw_exec("PRAGMA writable_schema = ON;"
+             "UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state = ''recorded'' OR "
+             "state = ''reserved'' OR state = ''settled'' OR state = ''released'' OR state = "
+             "''unsettled'')', 'CHECK (state IN (''recorded'', ''reserved'', ''settled'', "
+             "''released'', ''unsettled''))') WHERE name = 'requests';"
+             "PRAGMA writable_schema = RESET;"
+             "DELETE FROM schema_version WHERE version >= 9; PRAGMA user_version = 8;");
+    ck_assert_str_eq(raw_query("SELECT instr(sql, 'state IN (') > 0 FROM sqlite_master"
+                               " WHERE name = 'requests'"), "1");
+    sqlite3 *old; /* a connection that parsed the version-8 schema */
+    ck_assert_int_eq(sqlite3_open(dbpath, &old), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(old, "SELECT count(*) FROM requests", NULL, NULL, NULL),
+                     SQLITE_OK);
+    st = open_ok();
+    ck_assert_int_eq(tg_store_schema_version(st), SCHEMA_NOW);
+    ck_assert_str_eq(raw_query("SELECT instr(sql, 'state IN (') FROM sqlite_master"
+                               " WHERE name = 'requests'"), "0");
+    ck_assert_str_eq(raw_query("SELECT instr(sql, 'CHECK (state = ''recorded'' OR') > 0 FROM"
+                               " sqlite_master WHERE name = 'requests'"), "1");
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM sqlite_master WHERE name ="
+                               " 'tg_schema_cookie'"), "0");
+    ck_assert_str_eq(raw_query("SELECT state || cost_nusd FROM requests"), "settled600");
+    ck_assert_str_eq(raw_query("PRAGMA integrity_check"), "ok");
+    sqlite3_stmt *ex; /* the old connection's next insert plan has no ephemeral table */
+    ck_assert_int_eq(sqlite3_exec(old, "SELECT count(*) FROM requests", NULL, NULL, NULL),
+                     SQLITE_OK);
+#define BARE_INSERT                                                                          \
+    "INSERT INTO requests (id, ts_us, team, key_id, provider, requested_model, model,"        \
+    " endpoint, est_input_tokens, input_tokens, cached_input_tokens, cache_write_tokens,"     \
+    " output_tokens, reasoning_tokens, usage_estimated, status, upstream_status, latency_us," \
+    " streamed, client_aborted, state) VALUES ('x', 1, 't', 'k', 'p', 'm', 'm', 'e', 0, 0,"   \
+    " 0, 0, 0, 0, 0, 200, 200, 1, 0, 0, "
+    ck_assert_int_eq(sqlite3_prepare_v2(old, "EXPLAIN " BARE_INSERT "?1)", -1, &ex, NULL),
+                     SQLITE_OK);
+    bool ephemeral = false;
+    while (sqlite3_step(ex) == SQLITE_ROW)
+        ephemeral |= strcmp((const char *)sqlite3_column_text(ex, 1), "OpenEphemeral") == 0;
+    sqlite3_finalize(ex);
+    ck_assert(!ephemeral);
+    char *msg = NULL;
+    ck_assert_int_eq(sqlite3_exec(old, BARE_INSERT "'bogus')", NULL, NULL, &msg),
+                     SQLITE_CONSTRAINT);
+    ck_assert_msg(msg && strstr(msg, "CHECK constraint failed"), "%s", msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(old);
+    r.state = TG_RECORD_RELEASED;
+    snprintf(r.id, sizeof r.id, "%s", "new");
+    ck_assert_int_eq(tg_store_records_insert(st, &r, 1), TG_STORE_OK);
+    ck_assert_str_eq(raw_query("SELECT group_concat(state, ',') FROM (SELECT state FROM"
+                               " requests ORDER BY id)"), "settled,released");
     tg_store_close(st);
 }
 END_TEST
@@ -1275,6 +1340,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
     tcase_add_test(db, migration_moves_old_reservations);
+    tcase_add_test(db, migration_rewrites_state_check);
     tcase_add_test(db, claimed_reservations_file);
     tcase_add_test(db, sha256_vectors);
     tcase_add_test(db, rollups_follow_the_ledger);
