@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -1050,6 +1051,39 @@ START_TEST(claimed_reservations_file)
 }
 END_TEST
 
+/* The claimed reservations file is created with 1 KiB pages (a commit writes one page to
+ * its WAL) and is checkpointed after RESV_CHECKPOINT_FRAMES, not SQLite's 1000: 1500
+ * reservation commits, one transaction each, all stay in the WAL. */
+START_TEST(claimed_reservations_file_pages)
+{
+    tg_store *cl = open_ok();
+    ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
+    tg_record r = ledger_rec("p", INT64_C(1764547200000000), "key_a", TG_RECORD_RESERVED, 10, 0);
+    for (int i = 0; i < 1500; i++) {
+        snprintf(r.id, sizeof r.id, "p%d", i);
+        r.slot = 1 + i % 8;
+        ck_assert_int_eq(tg_store_records_insert(cl, &r, 1), TG_STORE_OK);
+    }
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-reservations-wal", dbpath);
+    struct stat sb;
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_msg(sb.st_size >= 32 + 1500 * (24 + 1024) && sb.st_size < 1500 * (24 + 4096),
+                  "WAL of %lld bytes", (long long)sb.st_size);
+    tg_store_close(cl);
+    char resv[600];
+    snprintf(resv, sizeof resv, "%s-reservations", dbpath);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 1024);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+END_TEST
+
 /* Migration 7 moves the rows an older build left 'reserved' in requests into the
  * reservations table (the rollups follow through their delete trigger); recovery then
  * charges them as before. */
@@ -1339,6 +1373,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, records_insert_batch);
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
+    tcase_add_test(db, claimed_reservations_file_pages);
     tcase_add_test(db, migration_moves_old_reservations);
     tcase_add_test(db, migration_rewrites_state_check);
     tcase_add_test(db, claimed_reservations_file);
