@@ -197,6 +197,7 @@ typedef struct {
 struct worker {
     key_cache_entry *keys; /* TG_KEY_CACHE_SLOTS, direct-mapped */
     CURL *easy_pool[TG_EASY_POOL]; /* reset handles ready for reuse */
+    struct curl_slist *prov_headers[TG_CONFIG_MAX_PROVIDERS]; /* built once (provider_headers) */
     int neasy;
     evsrc *parked[TG_PARKED_MAX]; /* idle upstream sockets still in the epoll set */
     int nparked;
@@ -623,17 +624,60 @@ static void upstream_url(const char *base, const char *path, char *out, size_t n
 
 static int on_curl_close(void *userp, curl_socket_t s);
 
-static int start_upstream(tg_req *r, const char *body, size_t len)
+/* The request headers every call to provider p carries: content type, the vendor key from
+ * the environment, no Expect, the user agent; Anthropic's version and beta flags follow
+ * (per request).  NULL when out of memory. */
+static struct curl_slist *base_headers(const tg_provider_config *p)
 {
-    const tg_provider_config *p = r->prov;
-    char url[TG_CONFIG_STR_MAX + 64], auth[512];
+    char auth[512];
     const char *key = p->api_key_env[0] ? getenv(p->api_key_env) : NULL;
     bool anth = p->format == TG_FORMAT_ANTHROPIC;
-    upstream_url(p->base_url, upstream_path(r), url, sizeof url);
     if (key)
         snprintf(auth, sizeof auth, anth ? "x-api-key: %s" : "Authorization: Bearer %s", key);
     else
         snprintf(auth, sizeof auth, anth ? "x-api-key:" : "Authorization:"); /* none */
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json"), *t;
+    const char *more[] = {auth, "Expect:", "User-Agent: tollgate/0.1"};
+    for (size_t i = 0; h && i < sizeof more / sizeof *more; i++) {
+        if (!(t = curl_slist_append(h, more[i]))) {
+            curl_slist_free_all(h);
+            h = NULL;
+        }
+        h = t;
+    }
+    OPENSSL_cleanse(auth, sizeof auth);
+    return h;
+}
+
+/* A provider whose headers do not vary per request (every format but Anthropic's) gets
+ * its list built once per worker and shared by its calls (r->up_headers stays NULL);
+ * building it per call cost ten allocations and a scan of the environment. */
+static struct curl_slist *provider_headers(worker *w, const tg_provider_config *p)
+{
+    ptrdiff_t i = p - w->cfg->providers;
+    if (i < 0 || i >= w->cfg->nproviders)
+        return NULL;
+    if (!w->prov_headers[i])
+        w->prov_headers[i] = base_headers(p);
+    return w->prov_headers[i];
+}
+
+static int start_upstream(tg_req *r, const char *body, size_t len)
+{
+    const tg_provider_config *p = r->prov;
+    char url[TG_CONFIG_STR_MAX + 64];
+    bool anth = p->format == TG_FORMAT_ANTHROPIC;
+    upstream_url(p->base_url, upstream_path(r), url, sizeof url);
+    struct curl_slist *h = NULL;
+    if (anth) { /* its own list: version and beta flags come from the client */
+        if ((h = base_headers(p)))
+            h = anthropic_headers(r, h);
+        r->up_headers = h;
+    } else {
+        h = provider_headers(r->w, p);
+    }
+    if (!h)
+        return -1;
     r->up_body = malloc(len + 1);
     if (!r->up_body)
         return -1;
@@ -644,14 +688,6 @@ static int start_upstream(tg_req *r, const char *body, size_t len)
     if (!e)
         return -1;
     r->easy = e;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, auth);
-    OPENSSL_cleanse(auth, sizeof auth);
-    if (anth)
-        h = anthropic_headers(r, h);
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, "User-Agent: tollgate/0.1");
-    r->up_headers = h;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -2262,6 +2298,8 @@ static void worker_free(worker *w)
         free(w->spare[--w->nspare]);
     if (w->epfd > 0)
         close(w->epfd);
+    for (int i = 0; i < TG_CONFIG_MAX_PROVIDERS; i++)
+        curl_slist_free_all(w->prov_headers[i]);
     tg_store_close(w->store);
     free(w->keys);
 }
