@@ -48,6 +48,7 @@
 #include <sqlite3.h>
 
 #include "store/backend.h"
+#include "store/sqlite_walbuf.h"
 
 #define SQLITE_DIR_MODE 0700
 #define LIST_INITIAL 16
@@ -1043,7 +1044,10 @@ static int sqlite_open(tg_store *st, const char *path)
     /* NOMUTEX: a handle is used by one thread at a time (store.h), so SQLite's own lock
      * per call on the connection is pure cost */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &im->db, flags, NULL) != SQLITE_OK) {
+    /* the WAL's writes of a commit in one system call (sqlite_walbuf.h); the default VFS
+     * if the shim could not register */
+    const char *vfs = tg_walbuf_register() == SQLITE_OK ? TG_WALBUF_VFS : NULL;
+    if (sqlite3_open_v2(path, &im->db, flags, vfs) != SQLITE_OK) {
         rc = tg_store_fail(st, TG_STORE_ERROR, "sqlite:%s: %s", path,
                            im->db ? sqlite3_errmsg(im->db) : "out of memory");
         sqlite_close(st);
