@@ -22,10 +22,11 @@
  * (state 'settled' or 'released') into requests, which ends the reservation (a
  * reservation is in flight while requests has no row of its (id, attempt)); the slot is
  * reused afterwards.  A serving process's ledger writer claims a reservations file of its
- * own beside the ledger (PATH-reservations, the same table; sqlite_claim_reservations): it
- * holds it in exclusive locking mode, so a reservation's commit is a WAL append with no
- * file lock and no wait for another connection writing the ledger, and a second serve on
- * the same ledger is refused.  Recovery moves the reservations still in flight when a
+ * own beside the ledger (PATH-reservations; sqlite_claim_reservations) whose table inflight
+ * keeps each slot's row as one blob (slot, rec: record_codec.h; a 35-column row cost more
+ * to write than the rest of the commit).  It holds the file in exclusive locking mode, so
+ * a reservation's commit is a WAL append with no file lock and no wait for another
+ * connection writing the ledger, and a second serve on the same ledger is refused.  Recovery moves the reservations still in flight when a
  * process died (in the table and in the file) into requests as 'unsettled' (charged at the
  * reservation, reconcile = 1), empties both, and rebuilds spend with one GROUP BY per
  * (team, key, day) over the index on ts_us (reservations in flight included).
@@ -48,6 +49,7 @@
 #include <sqlite3.h>
 
 #include "store/backend.h"
+#include "store/record_codec.h"
 #include "store/sqlite_walbuf.h"
 
 #define SQLITE_DIR_MODE 0700
@@ -70,8 +72,8 @@
     "cost_cached_nusd, cost_cache_write_nusd, cost_output_nusd"
 #define REC_NCOLS 35
 
-/* The reservations table's columns: migration 7's table in the ledger, and the same table in
- * a serving process's reservations file (see sqlite_claim_reservations). */
+/* The reservations table's columns: migration 7's table in the ledger (and the table a
+ * reservations file had before its rows became blobs; recovery still reads it). */
 #define RESV_TABLE_BODY                                                                      \
     "  slot INTEGER PRIMARY KEY," \
     "  id TEXT NOT NULL, attempt INTEGER NOT NULL, ts_us INTEGER NOT NULL," \
@@ -625,7 +627,8 @@ enum {
     S_RESV_INSERT,
     S_RESV_GET,
     S_RESV_INSERT_CLAIMED,
-    S_RESV_GET_CLAIMED,
+    S_RESV_SCAN_CLAIMED,
+    S_RECORD_EXISTS,
     S_BEGIN,
     S_BEGIN_DEFERRED,
     S_COMMIT,
@@ -716,12 +719,12 @@ enum {
 
 /* A reservation into its slot, and one in flight by (id, attempt), in the reservations
  * table of `schema` ("main": the ledger's; "resv": a claimed reservations file). */
-#define RESV_INSERT(schema)                                                                  \
-    "INSERT OR REPLACE INTO " schema ".reservations (" REC_COLS ", slot) VALUES (?1, ?2, "   \
-    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "     \
-    "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)"
-#define RESV_GET(schema)                                                                     \
-    "SELECT " REC_COLS ", slot FROM " schema ".reservations r WHERE id = ?1 AND attempt = ?2" \
+#define RESV_INSERT                                                                          \
+    "INSERT OR REPLACE INTO main.reservations (" REC_COLS ", slot) VALUES (?1, ?2, ?3, ?4, " \
+    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "   \
+    "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)"
+#define RESV_GET                                                                             \
+    "SELECT " REC_COLS ", slot FROM main.reservations r WHERE id = ?1 AND attempt = ?2"      \
     " AND " RESV_IN_FLIGHT
 
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -765,13 +768,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
                           "UPDATE SET " ROLLUP_ADD_SET,
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
-    [S_RESV_INSERT] = RESV_INSERT("main"),
-    [S_RESV_INSERT_CLAIMED] = RESV_INSERT("resv"),
+    [S_RESV_INSERT] = RESV_INSERT,
+    [S_RESV_INSERT_CLAIMED] = "INSERT OR REPLACE INTO resv.inflight (slot, rec) VALUES (?1, ?2)",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_BEGIN_DEFERRED] = "BEGIN",
     [S_COMMIT] = "COMMIT",
-    [S_RESV_GET] = RESV_GET("main"),
-    [S_RESV_GET_CLAIMED] = RESV_GET("resv"),
+    [S_RESV_GET] = RESV_GET,
+    [S_RESV_SCAN_CLAIMED] = "SELECT slot, rec FROM resv.inflight",
+    [S_RECORD_EXISTS] = "SELECT 1 FROM requests WHERE id = ?1 AND attempt = ?2",
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
     [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
                        " sum(" CHARGED_NUSD "), sum(" CHARGED_TOKENS "),"
@@ -1556,6 +1560,23 @@ static int rollup_flush(tg_store *st, const rollup_batch *b)
 
 /* ------------------------------------------------------------- ledger writes */
 
+/* A reservation into its slot of the claimed file's inflight table, as one blob (see
+ * record_codec.h); a new slot when r->slot is 0. */
+static int inflight_write(tg_store *st, const tg_record *r)
+{
+    sqlite3_stmt *s = stmt_get(st, S_RESV_INSERT_CLAIMED);
+    if (!s)
+        return TG_STORE_ERROR;
+    uint8_t rec[TG_RECORD_PACKED_MAX];
+    size_t len = tg_record_pack(r, rec);
+    if (r->slot > 0)
+        sqlite3_bind_int64(s, 1, r->slot);
+    else
+        sqlite3_bind_null(s, 1);
+    sqlite3_bind_blob(s, 2, rec, (int)len, SQLITE_STATIC);
+    return step_done(st, s);
+}
+
 /* One row of a batch: a reservation goes to its slot; anything else is the request's row
  * (which ends its reservation, if any: see RESV_IN_FLIGHT).  A new request row joins the
  * batch's rollups; one that already exists is replaced by the upsert, whose update
@@ -1563,10 +1584,9 @@ static int rollup_flush(tg_store *st, const rollup_batch *b)
 static int record_write(tg_store *st, const tg_record *r, rollup_batch *b)
 {
     bool resv = r->state == TG_RECORD_RESERVED;
-    bool claimed = ((sqlite_impl *)st->impl)->claimed;
-    sqlite3_stmt *s = stmt_get(st, !resv    ? S_RECORD_NEW
-                                   : claimed ? S_RESV_INSERT_CLAIMED
-                                             : S_RESV_INSERT);
+    if (resv && ((sqlite_impl *)st->impl)->claimed)
+        return inflight_write(st, r);
+    sqlite3_stmt *s = stmt_get(st, resv ? S_RESV_INSERT : S_RECORD_NEW);
     if (!s)
         return TG_STORE_ERROR;
     bind_record(s, r);
@@ -1641,23 +1661,101 @@ static int sqlite_records_count(tg_store *st, int64_t *n)
     return stmt_done(st, s, TG_STORE_OK);
 }
 
+/* Steps statement `which` with (id, attempt) bound as ?1, ?2 into *s: SQLite's result code
+ * (SQLITE_ERROR when it cannot be prepared, *s then NULL). */
+static int step_by_id(tg_store *st, int which, const char *id, int attempt, sqlite3_stmt **s)
+{
+    if (!(*s = stmt_get(st, which)))
+        return SQLITE_ERROR;
+    sqlite3_bind_text(*s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(*s, 2, attempt);
+    return sqlite3_step(*s);
+}
+
 static int record_get_from(tg_store *st, int which, const char *id, int attempt,
                            tg_record *out)
 {
-    sqlite3_stmt *s = stmt_get(st, which);
+    sqlite3_stmt *s;
+    int step = step_by_id(st, which, id, attempt, &s);
     if (!s)
         return TG_STORE_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(s, 2, attempt);
-    int step = sqlite3_step(s);
     if (step == SQLITE_DONE)
         return stmt_done(st, s, TG_STORE_NOT_FOUND);
     if (step != SQLITE_ROW)
         return stmt_done(st, s, TG_STORE_ERROR);
     read_record(s, out);
-    if (which == S_RESV_GET || which == S_RESV_GET_CLAIMED)
+    if (which == S_RESV_GET)
         out->slot = sqlite3_column_int64(s, REC_NCOLS);
     return stmt_done(st, s, TG_STORE_OK);
+}
+
+/* Whether requests has the row (id, attempt): *yes. */
+static int record_exists(tg_store *st, const char *id, int attempt, bool *yes)
+{
+    sqlite3_stmt *s;
+    int step = step_by_id(st, S_RECORD_EXISTS, id, attempt, &s);
+    if (!s)
+        return TG_STORE_ERROR;
+    *yes = step == SQLITE_ROW;
+    return stmt_done(st, s, step == SQLITE_ROW || step == SQLITE_DONE ? TG_STORE_OK
+                                                                       : TG_STORE_ERROR);
+}
+
+/* Decodes the inflight row at s (slot, rec) into *r; a blob this build cannot read is an
+ * error naming the file and the slot (never guessed at). */
+static int inflight_read(tg_store *st, sqlite3_stmt *s, tg_record *r)
+{
+    const void *rec = sqlite3_column_blob(s, 1);
+    int len = sqlite3_column_bytes(s, 1);
+    int64_t slot = sqlite3_column_int64(s, 0);
+    if (tg_record_unpack(rec, rec ? (size_t)len : 0, r) != 0)
+        return tg_store_fail(st, TG_STORE_ERROR, "the reservations file %s: slot %lld holds "
+                             "%d bytes that are not a version-%d reservation record",
+                             ((sqlite_impl *)st->impl)->resv_path, (long long)slot, len,
+                             TG_RECORD_CODEC_VERSION);
+    r->slot = slot;
+    return TG_STORE_OK;
+}
+
+/* Calls fn(st, r, arg) for each reservation in flight that s (a scan of the reservations
+ * file's inflight table: slot, rec) yields (requests has no row of its (id, attempt)),
+ * until fn returns other than TG_STORE_OK (which it returns); resets s.  The table holds one row per slot: the peak of requests in flight. */
+static int inflight_each(tg_store *st, sqlite3_stmt *s,
+                         int (*fn)(tg_store *, const tg_record *, void *), void *arg)
+{
+    if (!s)
+        return TG_STORE_ERROR;
+    int step = SQLITE_DONE, rc = TG_STORE_OK;
+    while (rc == TG_STORE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        tg_record r;
+        bool done = false;
+        rc = inflight_read(st, s, &r);
+        if (rc == TG_STORE_OK)
+            rc = record_exists(st, r.id, r.attempt, &done);
+        if (rc == TG_STORE_OK && !done)
+            rc = fn(st, &r, arg);
+    }
+    if (rc == TG_STORE_OK && step != SQLITE_DONE)
+        rc = db_fail(st);
+    sqlite3_reset(s);
+    return rc;
+}
+
+typedef struct {
+    const char *id;
+    int attempt;
+    tg_record *out;
+} inflight_find;
+#define INFLIGHT_FOUND (-1) /* inflight_match's "found it": stops inflight_each */
+
+static int inflight_match(tg_store *st, const tg_record *r, void *arg)
+{
+    (void)st;
+    inflight_find *f = arg;
+    if (r->attempt != f->attempt || strcmp(r->id, f->id))
+        return TG_STORE_OK;
+    *f->out = *r;
+    return INFLIGHT_FOUND;
 }
 
 /* The request's row, or else its reservation (a request in flight). */
@@ -1666,9 +1764,13 @@ static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_recor
     int rc = record_get_from(st, S_RECORD_GET, id, attempt, out);
     if (rc == TG_STORE_NOT_FOUND)
         rc = record_get_from(st, S_RESV_GET, id, attempt, out);
-    if (rc == TG_STORE_NOT_FOUND && ((sqlite_impl *)st->impl)->claimed)
-        rc = record_get_from(st, S_RESV_GET_CLAIMED, id, attempt, out);
-    return rc;
+    if (rc != TG_STORE_NOT_FOUND || !((sqlite_impl *)st->impl)->claimed)
+        return rc;
+    inflight_find f = {id, attempt, out};
+    rc = inflight_each(st, stmt_get(st, S_RESV_SCAN_CLAIMED), inflight_match, &f);
+    return rc == INFLIGHT_FOUND ? TG_STORE_OK
+           : rc == TG_STORE_OK            ? TG_STORE_NOT_FOUND
+                                          : rc;
 }
 
 /* Appends the reservations in flight in `table` to the growable array (*out, *n, *cap). */
@@ -1691,6 +1793,60 @@ static int resv_in_flight(tg_store *st, const char *table, tg_record **out, size
     int rc = step == SQLITE_DONE ? TG_STORE_OK : db_fail(st);
     sqlite3_finalize(s);
     return rc;
+}
+
+typedef struct {
+    tg_record **out;
+    size_t *n, *cap;
+} resv_list;
+
+static int resv_list_add(tg_store *st, const tg_record *r, void *arg)
+{
+    resv_list *l = arg;
+    if (grow(st, (void **)l->out, l->cap, *l->n, sizeof **l->out) != TG_STORE_OK)
+        return TG_STORE_ERROR;
+    (*l->out)[(*l->n)++] = *r;
+    return TG_STORE_OK;
+}
+
+/* Whether the attached reservations file has table `name`: *yes. */
+static int resv_has_table(tg_store *st, const char *name, bool *yes)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db_of(st), "SELECT 1 FROM resv.sqlite_master WHERE type = 'table'"
+                           " AND name = ?1", -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(s);
+    *yes = step == SQLITE_ROW;
+    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? TG_STORE_OK : db_fail(st);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Appends the reservations in flight in the attached reservations file to (*out, *n, *cap)
+ * and empties it: the inflight table's blobs, and the rows of the wide reservations table
+ * that builds before the blob kept there (still read, so an upgrade loses none). */
+static int resv_file_take(tg_store *st, tg_record **out, size_t *n, size_t *cap)
+{
+    bool wide = false, blobs = false;
+    int rc = resv_has_table(st, "reservations", &wide);
+    if (rc == TG_STORE_OK)
+        rc = resv_has_table(st, "inflight", &blobs);
+    if (rc == TG_STORE_OK && wide)
+        rc = resv_in_flight(st, "resv.reservations", out, n, cap);
+    if (rc == TG_STORE_OK && wide)
+        rc = exec(st, "DELETE FROM resv.reservations");
+    if (rc != TG_STORE_OK || !blobs)
+        return rc;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db_of(st), "SELECT slot, rec FROM resv.inflight", -1, &s,
+                           NULL) != SQLITE_OK)
+        return db_fail(st);
+    resv_list l = {out, n, cap};
+    rc = inflight_each(st, s, resv_list_add, &l);
+    sqlite3_finalize(s);
+    return rc == TG_STORE_OK ? exec(st, "DELETE FROM resv.inflight") : rc;
 }
 
 static int attach_resv(tg_store *st)
@@ -1747,7 +1903,7 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
     size_t nmoved = 0, cap = 0;
     int rc = resv_in_flight(st, "main.reservations", &moved, &nmoved, &cap);
     if (rc == TG_STORE_OK && with_file)
-        rc = resv_in_flight(st, "resv.reservations", &moved, &nmoved, &cap);
+        rc = resv_file_take(st, &moved, &nmoved, &cap);
     for (size_t i = 0; rc == TG_STORE_OK && i < nmoved; i++) {
         moved[i].state = TG_RECORD_UNSETTLED;
         moved[i].reconcile = true;
@@ -1755,8 +1911,6 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
     if (rc == TG_STORE_OK)
         rc = rows_write(st, moved, nmoved);
     free(moved);
-    if (rc == TG_STORE_OK && with_file)
-        rc = exec(st, "DELETE FROM resv.reservations");
     if (rc == TG_STORE_OK)
         rc = exec(st, "DELETE FROM main.reservations;"
                       "UPDATE requests SET state = 'unsettled', reconcile = 1"
@@ -1774,14 +1928,24 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
     return rc;
 }
 
+/* The highest slot in use: in the ledger's table and, on a claiming handle, the file's
+ * inflight table (and the wide table of an older build, if the file still has it). */
 static int sqlite_reservation_slots(tg_store *st, int64_t *top)
 {
-    int v = 0;
-    int rc = query_int(st, ((sqlite_impl *)st->impl)->claimed
-                               ? "SELECT max((SELECT coalesce(max(slot), 0) FROM "
-                                 "main.reservations), (SELECT coalesce(max(slot), 0) FROM "
-                                 "resv.reservations))"
-                               : "SELECT coalesce(max(slot), 0) FROM main.reservations",
+    bool wide = false;
+    int v = 0, rc = TG_STORE_OK;
+    if (((sqlite_impl *)st->impl)->claimed)
+        rc = resv_has_table(st, "reservations", &wide);
+    if (rc == TG_STORE_OK)
+        rc = query_int(st, !((sqlite_impl *)st->impl)->claimed
+                               ? "SELECT coalesce(max(slot), 0) FROM main.reservations"
+                           : wide ? "SELECT max((SELECT coalesce(max(slot), 0) FROM "
+                                    "main.reservations), (SELECT coalesce(max(slot), 0) FROM"
+                                    " resv.inflight), (SELECT coalesce(max(slot), 0) FROM "
+                                    "resv.reservations))"
+                                  : "SELECT max((SELECT coalesce(max(slot), 0) FROM "
+                                    "main.reservations), (SELECT coalesce(max(slot), 0) FROM"
+                                    " resv.inflight))",
                        &v);
     *top = v;
     return rc;
@@ -1810,7 +1974,8 @@ static int sqlite_claim_reservations(tg_store *st)
     if (rc == TG_STORE_OK)
         rc = exec(st, "PRAGMA wal_autocheckpoint = " RESV_CHECKPOINT_FRAMES ";"
                       "PRAGMA resv.synchronous = NORMAL;"
-                      "CREATE TABLE IF NOT EXISTS resv.reservations (" RESV_TABLE_BODY ");"
+                      "CREATE TABLE IF NOT EXISTS resv.inflight ("
+                      "  slot INTEGER PRIMARY KEY, rec BLOB NOT NULL);"
                       "BEGIN IMMEDIATE; COMMIT");
     if (rc != TG_STORE_OK) {
         resv_fail(st);

@@ -22,6 +22,7 @@
 
 #include "quotas/money.h"
 #include "common/sha256.h"
+#include "store/record_codec.h"
 #include "store/sqlite_walbuf.h"
 #include "store/store.h"
 
@@ -1054,6 +1055,193 @@ START_TEST(claimed_reservations_file)
 }
 END_TEST
 
+/* ------------------------------------------------------------- the reservation blob */
+
+static int64_t db_int(sqlite3 *db, const char *sql);
+
+/* A record with every field set, strings at their longest, numbers at their extremes. */
+static tg_record full_record(void)
+{
+    tg_record r;
+    memset(&r, 0, sizeof r); /* padding and string tails too: the records are memcmp'd */
+    memset(r.id, 'i', sizeof r.id - 1);
+    memset(r.team, 't', sizeof r.team - 1);
+    memset(r.key_id, 'k', sizeof r.key_id - 1);
+    snprintf(r.provider, sizeof r.provider, "openai-eu");
+    snprintf(r.requested_model, sizeof r.requested_model, "gpt-4o-mini");
+    memset(r.model, 'm', sizeof r.model - 1);
+    snprintf(r.endpoint, sizeof r.endpoint, "chat_completions");
+    snprintf(r.rule, sizeof r.rule, "cheap-first");
+    snprintf(r.policy_version, sizeof r.policy_version, "p-7");
+    snprintf(r.price_version, sizeof r.price_version, "2026-11-30");
+    r.attempt = INT32_MAX, r.ts_us = INT64_MAX, r.est_input_tokens = INT64_MIN;
+    r.input_tokens = 1, r.cached_input_tokens = -1, r.cache_write_tokens = 63;
+    r.output_tokens = -64, r.reasoning_tokens = 64, r.usage_estimated = true;
+    r.status = 429, r.upstream_status = INT32_MIN, r.latency_us = 123456789;
+    r.ttfb_us = -1, r.streamed = true, r.client_aborted = false;
+    r.state = TG_RECORD_RESERVED, r.reconcile = true, r.overshoot = true;
+    r.reserved_nusd = INT64_C(9007199254740993), r.reserved_tokens = 4096;
+    r.cost_nusd = 1, r.cost_input_nusd = 2, r.cost_cached_nusd = 3;
+    r.cost_cache_write_nusd = 4, r.cost_output_nusd = INT64_MAX - 1;
+    return r;
+}
+
+/* A record packs and unpacks to itself (the slot aside), within TG_RECORD_PACKED_MAX; an
+ * empty one too. */
+START_TEST(record_codec_round_trip)
+{
+    tg_record in = full_record(), out;
+    in.slot = 0;
+    uint8_t buf[TG_RECORD_PACKED_MAX];
+    size_t n = tg_record_pack(&in, buf);
+    ck_assert_uint_le(n, TG_RECORD_PACKED_MAX);
+    ck_assert_int_eq(tg_record_unpack(buf, n, &out), 0);
+    ck_assert_int_eq(memcmp(&in, &out, sizeof in), 0);
+    tg_record empty;
+    memset(&empty, 0, sizeof empty);
+    n = tg_record_pack(&empty, buf);
+    ck_assert_uint_eq(n, 1 + 10 + TG_RECORD_CODEC_NUMS);
+    ck_assert_int_eq(tg_record_unpack(buf, n, &out), 0);
+    ck_assert_int_eq(memcmp(&empty, &out, sizeof empty), 0);
+}
+END_TEST
+
+/* Anything but exactly a version-1 record is refused: every truncation, a byte more,
+ * another version, a string too long for its field or holding a NUL, an 11-byte varint, a
+ * flag of 2, an unknown state, an attempt beyond int. */
+START_TEST(record_codec_rejects)
+{
+    tg_record r, out;
+    memset(&r, 0, sizeof r);
+    uint8_t buf[TG_RECORD_PACKED_MAX + 16], bad[TG_RECORD_PACKED_MAX + 16];
+    size_t n = tg_record_pack(&r, buf); /* 1 + 10 empty strings + 25 one-byte zeros */
+    for (size_t k = 0; k < n; k++)
+        ck_assert_msg(tg_record_unpack(buf, k, &out) != 0, "a %zu-byte prefix", k);
+    buf[n] = 0;
+    ck_assert_int_ne(tg_record_unpack(buf, n + 1, &out), 0);
+    memcpy(bad, buf, n);
+    bad[0] = 2;
+    ck_assert_int_ne(tg_record_unpack(bad, n, &out), 0);
+    /* id (the first string) of 40 bytes: its field holds 39 */
+    bad[0] = 1, bad[1] = 40;
+    memset(bad + 2, 'x', 40);
+    memcpy(bad + 42, buf + 2, n - 2);
+    ck_assert_int_ne(tg_record_unpack(bad, n + 40, &out), 0);
+    bad[1] = 39; /* 39 fit: the same bytes less one are a record */
+    memcpy(bad + 41, buf + 2, n - 2);
+    ck_assert_int_eq(tg_record_unpack(bad, n + 39, &out), 0);
+    ck_assert_uint_eq(strlen(out.id), 39);
+    bad[20] = '\0';
+    ck_assert_int_ne(tg_record_unpack(bad, n + 39, &out), 0);
+    /* the numbers start at 11: attempt, ts_us, ... */
+    size_t at = 11;
+    memcpy(bad, buf, n);
+    memset(bad + at, 0x80, 10), bad[at + 10] = 0; /* 11 bytes */
+    memcpy(bad + at + 11, buf + at + 1, n - at - 1);
+    ck_assert_int_ne(tg_record_unpack(bad, n + 10, &out), 0);
+    memcpy(bad, buf, n);
+    bad[at + 8] = 4; /* usage_estimated = 2 (zigzag 4) */
+    ck_assert_int_ne(tg_record_unpack(bad, n, &out), 0);
+    bad[at + 8] = 2; /* = 1 */
+    ck_assert_int_eq(tg_record_unpack(bad, n, &out), 0);
+    ck_assert(out.usage_estimated);
+    memcpy(bad, buf, n);
+    bad[at + 15] = 2 * (TG_RECORD_UNSETTLED + 1); /* state one past the last */
+    ck_assert_int_ne(tg_record_unpack(bad, n, &out), 0);
+    bad[at + 15] = 2 * TG_RECORD_UNSETTLED;
+    ck_assert_int_eq(tg_record_unpack(bad, n, &out), 0);
+    ck_assert(out.state == TG_RECORD_UNSETTLED);
+    /* attempt = 2^31 (zigzag 2^32: five bytes) */
+    memcpy(bad, buf, at);
+    memcpy(bad + at, (uint8_t[]){0x80, 0x80, 0x80, 0x80, 0x10}, 5);
+    memcpy(bad + at + 5, buf + at + 1, n - at - 1);
+    ck_assert_int_ne(tg_record_unpack(bad, n + 4, &out), 0);
+    ck_assert_int_ne(tg_record_unpack(NULL, 0, &out), 0);
+}
+END_TEST
+
+/* A reservations file from a build before the blobs (the wide table, no inflight) still
+ * gives up its reservations in flight to recovery, and a claim then works on it: slots
+ * count the rows of both tables. */
+START_TEST(legacy_reservations_file_recovered)
+{
+    tg_store *st = open_ok();
+    char resv[PATH_SIZE + 16];
+    snprintf(resv, sizeof resv, "%s-reservations", dbpath);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
+    char *sql = sqlite3_mprintf(
+        "PRAGMA journal_mode = WAL; ATTACH %Q AS l;"
+        "CREATE TABLE main.reservations AS SELECT * FROM l.reservations WHERE 0;"
+        "INSERT INTO main.reservations (" "slot, id, attempt, ts_us, team, key_id, provider,"
+        " requested_model, model, endpoint, est_input_tokens, input_tokens,"
+        " cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,"
+        " usage_estimated, status, upstream_status, latency_us, ttfb_us, streamed,"
+        " client_aborted, state, reconcile, overshoot, rule, policy_version, price_version,"
+        " reserved_nusd, reserved_tokens, cost_nusd, cost_input_nusd, cost_cached_nusd,"
+        " cost_cache_write_nusd, cost_output_nusd) VALUES (7, 'old_1', 1,"
+        " 1764547200000000, 'ml', 'key_a', 'openai', 'm', 'm', 'chat_completions', 10, 0, 0,"
+        " 0, 0, 0, 1, 0, 0, 0, -1, 0, 0, 'reserved', 0, 0, '', '', '', 3300, 40, 0, 0, 0, 0,"
+        " 0); DETACH l", dbpath);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_free(sql);
+    sqlite3_close(db);
+    int64_t n = 0;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 1);
+    tg_record got;
+    ck_assert_int_eq(tg_store_record_get(st, "old_1", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_UNSETTLED && got.reconcile && got.reserved_nusd == 3300);
+    tg_store *cl = open_ok();
+    ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
+    tg_record r = ledger_rec("new_1", INT64_C(1764547200000000), "key_a",
+                             TG_RECORD_RESERVED, 500, 0);
+    r.slot = 3;
+    ck_assert_int_eq(tg_store_records_insert(cl, &r, 1), TG_STORE_OK);
+    int64_t top = 0;
+    ck_assert_int_eq(tg_store_reservation_slots(cl, &top), TG_STORE_OK);
+    ck_assert_int_eq(top, 3);
+    tg_store_close(cl);
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(tg_store_record_get(st, "new_1", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_UNSETTLED && got.reserved_nusd == 500);
+    tg_store_close(st);
+}
+END_TEST
+
+/* A blob this build cannot read (a newer version, a torn write) stops recovery with an error
+ * naming the file and the slot, and changes nothing: the blob stays for a person to see. */
+START_TEST(unreadable_reservation_refused)
+{
+    tg_store *st = open_ok(), *cl = open_ok();
+    ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
+    tg_record r = ledger_rec("b1", INT64_C(1764547200000000), "key_a", TG_RECORD_RESERVED,
+                             500, 0);
+    r.slot = 5;
+    ck_assert_int_eq(tg_store_records_insert(cl, &r, 1), TG_STORE_OK);
+    tg_store_close(cl);
+    char resv[PATH_SIZE + 16];
+    snprintf(resv, sizeof resv, "%s-reservations", dbpath);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE inflight SET rec = x'02' || substr(rec, 2)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    int64_t n = -1;
+    ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_ERROR);
+    ck_assert_int_eq(n, 0);
+    const char *e = tg_store_errmsg(st);
+    ck_assert_msg(strstr(e, "-reservations") && strstr(e, "slot 5") &&
+                  strstr(e, "version-1"), "%s", e);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM requests"), "0");
+    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM inflight"), 1);
+    sqlite3_close(db);
+    tg_store_close(st);
+}
+END_TEST
+
 /* ------------------------------------------------------------- the WAL shim */
 
 static void db_exec(sqlite3 *db, const char *sql)
@@ -1504,6 +1692,10 @@ static Suite *store_suite(void)
     tcase_add_test(db, migration_moves_old_reservations);
     tcase_add_test(db, migration_rewrites_state_check);
     tcase_add_test(db, claimed_reservations_file);
+    tcase_add_test(db, record_codec_round_trip);
+    tcase_add_test(db, record_codec_rejects);
+    tcase_add_test(db, legacy_reservations_file_recovered);
+    tcase_add_test(db, unreadable_reservation_refused);
     tcase_add_test(db, sha256_vectors);
     tcase_add_test(db, rollups_follow_the_ledger);
     tcase_add_test(db, rollups_equal_the_rows);
