@@ -26,10 +26,12 @@
  * keeps each slot's row as one blob (slot, rec: record_codec.h; a 35-column row cost more
  * to write than the rest of the commit).  It holds the file in exclusive locking mode, so
  * a reservation's commit is a WAL append with no file lock and no wait for another
- * connection writing the ledger, and a second serve on the same ledger is refused.  Recovery moves the reservations still in flight when a
- * process died (in the table and in the file) into requests as 'unsettled' (charged at the
- * reservation, reconcile = 1), empties both, and rebuilds spend with one GROUP BY per
- * (team, key, day) over the index on ts_us (reservations in flight included).
+ * connection writing the ledger, and a second serve on the same ledger is refused.
+ * Recovery moves the reservations still in flight when a process died (in the table and in
+ * the file: its blobs, and the wide rows an older build's file holds) into requests as
+ * 'unsettled' (charged at the reservation, reconcile = 1), empties both, and rebuilds spend
+ * with one GROUP BY per (team, key, day) over the index on ts_us (reservations in flight
+ * included).
  *
  * Rollups (migrations 5, 6, 8): rollup_daily and rollup_team_daily sum the requests rows in
  * the transaction that writes them.  A batch's new rows are summed in memory per (day,
@@ -1719,7 +1721,8 @@ static int inflight_read(tg_store *st, sqlite3_stmt *s, tg_record *r)
 
 /* Calls fn(st, r, arg) for each reservation in flight that s (a scan of the reservations
  * file's inflight table: slot, rec) yields (requests has no row of its (id, attempt)),
- * until fn returns other than TG_STORE_OK (which it returns); resets s.  The table holds one row per slot: the peak of requests in flight. */
+ * until fn returns other than TG_STORE_OK (which it returns); resets s.  The table holds
+ * one row per slot: as many as the peak of requests in flight. */
 static int inflight_each(tg_store *st, sqlite3_stmt *s,
                          int (*fn)(tg_store *, const tg_record *, void *), void *arg)
 {
