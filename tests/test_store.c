@@ -262,10 +262,11 @@ END_TEST
 
 /* ---------------------------------------------------------------- open and migrations */
 
-#define SCHEMA_NOW 9 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
-                        4 key tags, 5 daily rollups, 6 (day, team) rollups, 7 reservations,
-                        8 new rows' rollups summed per transaction, 9 the state check */
-#define SCHEMA_NOW_STR "9"
+#define SCHEMA_NOW 10 /* migrations: 1 teams and keys, 2 request records, 3 limits, ledger,
+                         4 key tags, 5 daily rollups, 6 (day, team) rollups, 7 reservations,
+                         8 new rows' rollups summed per transaction, 9 the state check,
+                         10 no (team, ts_us) index */
+#define SCHEMA_NOW_STR "10"
 
 START_TEST(open_fresh_and_reopen)
 {
@@ -1429,17 +1430,57 @@ START_TEST(migration_moves_old_reservations)
 }
 END_TEST
 
+/* A fresh store holding one settled row, id "kept" (cost 600): what a migration must keep. */
+static tg_store *open_with_kept_row(void)
+{
+    tg_store *st = open_ok();
+    tg_record r = ledger_rec("kept", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED,
+                             700, 600);
+    ck_assert_int_eq(tg_store_records_insert(st, &r, 1), TG_STORE_OK);
+    return st;
+}
+
+/* Migration 10 drops requests_team_ts (no query reads it; a settlement paid an insert into
+ * it): a version-9 file with rows keeps them, and a time range still reads requests_ts. */
+START_TEST(migration_drops_team_ts_index)
+{
+    tg_store *st = open_with_kept_row();
+    tg_store_close(st);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM sqlite_master WHERE name = "
+                               "'requests_team_ts'"), "0");
+    raw_exec("CREATE INDEX requests_team_ts ON requests (team, ts_us);"
+             "DELETE FROM schema_version WHERE version >= 10; PRAGMA user_version = 9;");
+    st = open_ok();
+    ck_assert_int_eq(tg_store_schema_version(st), SCHEMA_NOW);
+    tg_record got;
+    ck_assert_int_eq(tg_store_record_get(st, "kept", 1, &got), TG_STORE_OK);
+    ck_assert_int_eq(got.cost_nusd, 600);
+    tg_store_close(st);
+    ck_assert_str_eq(raw_query("SELECT count(*) FROM sqlite_master WHERE name = "
+                               "'requests_team_ts'"), "0");
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT id FROM requests WHERE"
+                                        " ts_us >= 0 AND ts_us < 1", -1, &q, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    const char *plan = (const char *)sqlite3_column_text(q, 3); /* id, parent, -, detail */
+    ck_assert_msg(plan && strstr(plan, "requests_ts"), "plan: %s", plan ? plan : "(none)");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+END_TEST
+
 /* Migration 9 rewrites the state column's CHECK from IN (...) to a chain of equalities
  * (same constraint, no ephemeral table per insert): a version-8 file with rows keeps them,
  * a handle opened before the migration picks the new schema up, a bad state is still
  * refused, and the file passes SQLite's integrity check. */
 START_TEST(migration_rewrites_state_check)
 {
-    tg_store *st = open_ok();
-    tg_record r = ledger_rec("kept", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED,
-                             700, 600);
-    ck_assert_int_eq(tg_store_records_insert(st, &r, 1), TG_STORE_OK);
+    tg_store *st = open_with_kept_row();
     tg_store_close(st);
+    tg_record r = ledger_rec("new", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED,
+                             700, 600);
     raw_exec("PRAGMA writable_schema = ON;"
              "UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state = ''recorded'' OR "
              "state = ''reserved'' OR state = ''settled'' OR state = ''released'' OR state = "
@@ -1690,6 +1731,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, walbuf_commits_reach_the_file);
     tcase_add_test(db, walbuf_commits_survive_kill);
     tcase_add_test(db, migration_moves_old_reservations);
+    tcase_add_test(db, migration_drops_team_ts_index);
     tcase_add_test(db, migration_rewrites_state_check);
     tcase_add_test(db, claimed_reservations_file);
     tcase_add_test(db, record_codec_round_trip);
