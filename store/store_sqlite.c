@@ -1939,22 +1939,17 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
  * inflight table (and the wide table of an older build, if the file still has it). */
 static int sqlite_reservation_slots(tg_store *st, int64_t *top)
 {
-    bool wide = false;
-    int v = 0, rc = TG_STORE_OK;
-    if (((sqlite_impl *)st->impl)->claimed)
+    bool claimed = ((sqlite_impl *)st->impl)->claimed, wide = false;
+    int v = 0, w = 0;
+    int rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM main.reservations", &v);
+    if (rc == TG_STORE_OK && claimed)
+        rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM resv.inflight", &w);
+    v = w > v ? w : v;
+    if (rc == TG_STORE_OK && claimed)
         rc = resv_has_table(st, "reservations", &wide);
-    if (rc == TG_STORE_OK)
-        rc = query_int(st, !((sqlite_impl *)st->impl)->claimed
-                               ? "SELECT coalesce(max(slot), 0) FROM main.reservations"
-                           : wide ? "SELECT max((SELECT coalesce(max(slot), 0) FROM "
-                                    "main.reservations), (SELECT coalesce(max(slot), 0) FROM"
-                                    " resv.inflight), (SELECT coalesce(max(slot), 0) FROM "
-                                    "resv.reservations))"
-                                  : "SELECT max((SELECT coalesce(max(slot), 0) FROM "
-                                    "main.reservations), (SELECT coalesce(max(slot), 0) FROM"
-                                    " resv.inflight))",
-                       &v);
-    *top = v;
+    if (rc == TG_STORE_OK && wide)
+        rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM resv.reservations", &w);
+    *top = w > v ? w : v;
     return rc;
 }
 
