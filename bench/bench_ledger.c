@@ -6,7 +6,8 @@
  *   raw-batch  tg_store_records_insert of BATCH rows per transaction (the ceiling)
  *   ledger     WORKERS threads acting as event loops: each keeps WINDOW requests in
  *              flight, reserves (tg_quota_reserve with the ledger and its waiter), waits
- *              on its eventfd for the reservation to be durable, then settles; the time
+ *              for the reservation to be durable (at once with the slot file; else a
+ *              notice on its eventfd), then settles; the time
  *              runs until every settlement is committed (tg_ledger_sync).  Each settled
  *              request is two row writes (the reservation, then its settlement).
  * Memory (no ledger): reserve + settle of one request, ns, one thread and WORKERS
@@ -156,7 +157,7 @@ static void *ledger_worker(void *p)
         free_slots[i] = i;
     char prefix[16];
     snprintf(prefix, sizeof prefix, "w%d-", a->id);
-    int64_t issued = 0, settled = 0;
+    int64_t issued = 0, settled = 0, pending = 0;
     tg_ledger_done done[WINDOW];
     while (settled < a->n) {
         while (nfree > 0 && issued < a->n) {
@@ -169,10 +170,20 @@ static void *ledger_worker(void *p)
             tg_quota_result res;
             if (tg_quota_reserve(a->q, &ask, &holds[s], &res) != TG_QUOTA_OK)
                 exit(1);
+            if (!res.wait) { /* durable already (the slot file): "forward", then settle */
+                tg_quota_settle(a->q, &holds[s], &recs[s]);
+                free_slots[nfree++] = s;
+                settled++;
+            } else {
+                pending++;
+            }
         }
+        if (!pending)
+            continue;
         struct pollfd pf = {.fd = tg_ledger_waiter_fd(w), .events = POLLIN};
         poll(&pf, 1, 1000);
         size_t got = tg_ledger_collect(w, done, WINDOW);
+        pending -= (int64_t)got;
         for (size_t i = 0; i < got; i++) { /* durable: "forward", then settle */
             int s = (int)done[i].cookie;
             tg_quota_settle(a->q, &holds[s], &recs[s]);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ledger and quota benchmark: settled requests per second into SQLite through the ledger
-# writer (reserve -> durable notice on the worker's eventfd -> settle, group-committed),
+# writer (reserve into its slot -> settle, group-committed),
 # beside raw SQLite inserts (one transaction per row, and 1000 rows per transaction) in
 # the same run; and the in-memory cost of admission + settlement in ns beside two
 # uncontended mutex lock/unlock pairs.  Medians of RUNS runs (default 5) of REQUESTS

@@ -189,7 +189,7 @@ __attribute__((warn_unused_result)) int tg_quota_recover(tg_quota *q, tg_store *
 
 /* tg_quota_recover's second half alone: rebuilds the counters from the ledger, for a
  * caller that ran tg_store_ledger_recover itself (before starting the ledger writer, which
- * holds the reservations file recovery reads). */
+ * holds the reservations slot file recovery reads). */
 __attribute__((warn_unused_result)) int tg_quota_rebuild(tg_quota *q, tg_store *st,
                                                         int64_t now_us);
 

@@ -8,10 +8,13 @@
  * is ever left behind without a readable fd.  `seq_in` / `seq_out` count submitted and
  * committed rows per queue (each is FIFO) for tg_ledger_sync.
  *
- * Two store handles.  `rstore` writes the urgent rows (reservations): it has claimed the
- * ledger's reservations file (tg_store_claim_reservations), so a reservation's commit
- * touches no lock another process could hold.  `store` writes the lazy rows (settlements,
- * records) into the ledger.  `writing_u` marks a transaction under way on rstore (by the
+ * Two store handles.  `rstore` has claimed the ledger's reservations file
+ * (tg_store_claim_reservations): when the store keeps one (`direct`), a reservation is put
+ * into its slot there by the submitting thread itself (submit_direct: durable on return,
+ * no queue, no notice; puts to different slots run in parallel, and the slot bitmap under
+ * the lock makes room in the file as it grows), and rstore otherwise writes the urgent
+ * rows (rows waited for).  `store` writes the lazy rows (settlements, records) into the
+ * ledger.  `writing_u` marks a transaction under way on rstore (by the
  * writer, or by a submitter committing inline with its own spare arrays), `writing_l` one
  * on store (the writer's): one at a time per handle, so a handle is never used by two
  * threads at once, and an inline commit of reservations never waits for a batch of
@@ -75,6 +78,7 @@ struct tg_ledger {
     pthread_t thread;
     tg_store *store;  /* lazy rows */
     tg_store *rstore; /* urgent rows (reservations); == store when there is no file */
+    bool direct;      /* rstore holds a reservations file: reservations put at once */
     atomic_uint_least64_t written;
 };
 
@@ -237,28 +241,36 @@ static int64_t mono_ns(void)
 
 /* ---------------------------------------------------------------- slots */
 
-/* A reservation slot for `rec` (lock held): the lowest free one, so the reservations of
- * one commit share a page or two of the table.  Out of memory: slot 0 (the store makes a
- * new row, never reused). */
-static void slot_assign(tg_ledger *lg, tg_record *rec)
+/* A reservation slot for `rec` (lock held): the lowest free one, so the reservations in
+ * flight share as few pages as they can.  Returns false when there is none: out of
+ * memory (the store then makes a new row, never reused: slot 0), or a reservations file
+ * that cannot grow (rec->slot stays 0: the reservation cannot be written). */
+static bool slot_assign(tg_ledger *lg, tg_record *rec)
 {
     if (rec->state != TG_RECORD_RESERVED || rec->slot > 0)
-        return;
+        return true;
     size_t i = lg->slot_lo;
     while (i < lg->slot_words && lg->slots_used[i] == UINT64_MAX)
         i++;
     lg->slot_lo = i;
     if (i == lg->slot_words) {
         size_t words = lg->slot_words ? lg->slot_words * 2 : SLOT_WORDS_INITIAL;
+        if (lg->direct &&
+            tg_store_reservation_room(lg->rstore, lg->slot_base + (int64_t)words * 64) !=
+                TG_STORE_OK) {
+            fprintf(stderr, "tollgate: no reservation slot: %s\n", tg_store_errmsg(lg->rstore));
+            return false;
+        }
         uint64_t *nw = realloc(lg->slots_used, words * sizeof *nw);
         if (!nw)
-            return;
+            return false;
         memset(nw + lg->slot_words, 0, (words - lg->slot_words) * sizeof *nw);
         lg->slots_used = nw, lg->slot_words = words;
     }
     int bit = __builtin_ctzll(~lg->slots_used[i]);
     lg->slots_used[i] |= UINT64_C(1) << bit;
     rec->slot = lg->slot_base + (int64_t)(i * 64 + (size_t)bit);
+    return true;
 }
 
 /* Frees the slots that the committed rows recs[0..n) end (lock held): a settlement's
@@ -351,8 +363,31 @@ static bool commit_inline(tg_ledger *lg, const tg_ledger_waiter *quiet, bool las
     return ok;
 }
 
+/* A reservation put straight into its slot of the reservations file on the calling thread
+ * (tg_store_reservation_put): durable when it returns, so no queue, no writer, no notice.
+ * If it fails, the notice (ok = false) is on the waiter's list at once and there is no
+ * retry: the caller refuses the request, and its release frees the slot. */
+static bool submit_direct(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w,
+                          uint64_t cookie)
+{
+    pthread_mutex_lock(&lg->mu);
+    bool have = slot_assign(lg, rec);
+    pthread_mutex_unlock(&lg->mu);
+    if (have && tg_store_reservation_put(lg->rstore, rec) == TG_STORE_OK) {
+        atomic_fetch_add(&lg->written, 1);
+        return true;
+    }
+    fprintf(stderr, "tollgate: a reservation could not be written (request %s, slot %lld)\n",
+            rec->id, (long long)rec->slot);
+    if (w)
+        waiter_push(w, cookie, false, false);
+    return false;
+}
+
 bool tg_ledger_submit(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w, uint64_t cookie)
 {
+    if (lg->direct && rec->state == TG_RECORD_RESERVED)
+        return submit_direct(lg, rec, w, cookie);
     int which = w || rec->state == TG_RECORD_RESERVED ? Q_URGENT : Q_LAZY;
     queue *q = &lg->q[which];
     bool durable = false;
@@ -551,6 +586,13 @@ static int open_handles(tg_ledger *lg, const char *url, char *err, size_t errlen
         return -1;
     }
     lg->slot_base = top + 1;
+    int room = tg_store_reservation_room(lg->rstore, top + SLOT_WORDS_INITIAL * 64);
+    lg->direct = room == TG_STORE_OK;
+    if (room == TG_STORE_ERROR) {
+        snprintf(err, errlen, "%s", tg_store_errmsg(lg->rstore));
+        close_handles(lg);
+        return -1;
+    }
     return 0;
 }
 

@@ -11,8 +11,14 @@
  * transaction per batch (at most TG_LEDGER_BATCH_MAX rows): many requests share one
  * commit.  Order is kept: a settlement is never written before its reservation.
  *
+ * Reservations, on a store with a reservations file (SQLite's slot file): written on the
+ * submitting thread into the reservation's slot, with no system call; durable (kill -9)
+ * when tg_ledger_submit returns true, which it then always does unless the write failed
+ * (the notice then says ok = false at once: refuse the request and release it).
+ *
  * Durability notices: a caller that must not go on before its row is durable (a
- * reservation, before the request goes upstream) submits with a waiter and a cookie.  A
+ * reservation on a store without such a file, before the request goes upstream) submits
+ * with a waiter and a cookie.  A
  * waiter is an eventfd plus a list of finished cookies; an event loop makes one per
  * worker, puts tg_ledger_waiter_fd in its epoll set (EPOLLIN), and when it is readable
  * calls tg_ledger_collect to get the cookies whose rows are now committed (WAL,
@@ -70,12 +76,13 @@ __attribute__((warn_unused_result)) int tg_ledger_start(const char *url, tg_ledg
  * (NULL allowed).  Waiters still get their notices before it returns. */
 void tg_ledger_stop(tg_ledger *lg);
 
-/* Queues a copy of *rec; a reservation (state RESERVED) with slot 0 first gets a slot
- * (rec->slot): its settlement must carry the same slot, which is reused for a later
- * reservation once that settlement is committed.  `w` NULL: no notice; else `cookie` comes back through `w` once
- * the row is committed.  Returns true when the row was committed inline (see above): it is
- * durable now and no notice comes for it; false otherwise.  Thread-safe, never blocks on
- * I/O (it may wait for memory) unless `w` is marked inline. */
+/* Queues a copy of *rec, or puts a reservation into its slot at once (see above); a
+ * reservation (state RESERVED) with slot 0 first gets a slot (rec->slot): its settlement
+ * must carry the same slot, which is reused for a later reservation once that settlement
+ * is committed.  `w` NULL: no notice; else `cookie` comes back through `w` once the row is
+ * committed.  Returns true when the row is durable now (put into its slot, or committed
+ * inline: see above) and no notice comes for it; false otherwise.  Thread-safe, never
+ * blocks on I/O (it may wait for memory) unless `w` is marked inline. */
 bool tg_ledger_submit(tg_ledger *lg, tg_record *rec, tg_ledger_waiter *w, uint64_t cookie);
 
 /* Blocks until every record submitted before the call is committed (tests, benchmarks,

@@ -49,6 +49,9 @@ typedef struct tg_store_backend {
     int (*reservation_slots)(tg_store *st, int64_t *top);
     /* See tg_store_claim_reservations; NULL: the backend keeps no reservations file. */
     int (*claim_reservations)(tg_store *st);
+    /* See tg_store_reservation_room and _put; NULL: no such file (TG_STORE_INVALID). */
+    int (*reservation_room)(tg_store *st, int64_t top);
+    int (*reservation_put)(tg_store *st, const tg_record *rec);
     /* See tg_store_spend_by_day; *out is a new array. */
     int (*spend_by_day)(tg_store *st, int64_t since_us, int32_t offset_s, tg_spend_row **out,
                         size_t *n);

@@ -1,7 +1,7 @@
 /* A ledger row (tg_record) as one compact blob: how a serving process keeps its reservations
- * in its claimed reservations file (store_sqlite.c).  A row of 35 columns cost SQLite more
- * than the rest of the commit (binding, NOT NULL checks, record assembly per column); one
- * blob column costs one.
+ * in the slots of its claimed reservations file (store_sqlite.c, slot_file.h), and how an
+ * older build kept them in a SQLite table (a row of 35 columns cost SQLite more than the
+ * rest of the commit; one blob column costs one), which recovery still reads.
  *
  * Format, version 1: a version byte (1); the ten strings id, team, key_id, provider,
  * requested_model, model, endpoint, rule, policy_version, price_version, each a length byte

@@ -555,6 +555,22 @@ int tg_store_claim_reservations(tg_store *st)
     return st->be->claim_reservations(st);
 }
 
+int tg_store_reservation_room(tg_store *st, int64_t top)
+{
+    if (!st->be->reservation_room)
+        return tg_store_fail(st, TG_STORE_INVALID, "this store keeps no reservations file");
+    return st->be->reservation_room(st, top);
+}
+
+int tg_store_reservation_put(tg_store *st, const tg_record *rec)
+{
+    if (!st->be->reservation_put)
+        return tg_store_fail(st, TG_STORE_INVALID, "this store keeps no reservations file");
+    if (rec->state != TG_RECORD_RESERVED || rec->slot < 1)
+        return tg_store_fail(st, TG_STORE_INVALID, "not a reservation with a slot");
+    return st->be->reservation_put(st, rec);
+}
+
 int tg_store_reservation_slots(tg_store *st, int64_t *top)
 {
     *top = 0;

@@ -317,15 +317,29 @@ __attribute__((warn_unused_result)) int tg_store_ledger_recover(tg_store *st, in
 
 /* Makes `st` the one handle that writes this process's reservations, and no other
  * process's: from now on the reservations it writes go to the ledger's reservations file
- * (for SQLite, PATH-reservations beside the ledger), which it holds until it is closed.
- * Its transactions of reservations alone touch nothing else, so they take no lock another
- * process could hold (a reservation is on the request's path).  Recovery (on any handle)
- * and tg_store_record_get on this handle see the file's reservations; other handles do not
+ * (for SQLite, PATH-inflight beside the ledger: store/slot_file.h), which it holds until it
+ * is closed.  A reservation written there touches nothing else and takes no lock (it is on
+ * the request's path): tg_store_reservation_put.  Recovery (on any handle) and
+ * tg_store_record_get on this handle see the file's reservations; other handles do not
  * while it is held.  Run recovery before, since it needs the file.  Returns TG_STORE_OK,
  * TG_STORE_INVALID (the store keeps no such file: an in-memory one; keep writing
  * reservations into the ledger) or TG_STORE_ERROR (another process holds it: one serve per
  * SQLite ledger). */
 __attribute__((warn_unused_result)) int tg_store_claim_reservations(tg_store *st);
+
+/* Makes room in the claimed reservations file for slots 1..top (call it before a put to a
+ * slot above any given room before; not concurrently with a put).  Returns TG_STORE_OK,
+ * TG_STORE_INVALID (no claimed file on this handle: write reservations with
+ * tg_store_records_insert) or TG_STORE_ERROR (the file cannot grow; too many in flight). */
+__attribute__((warn_unused_result)) int tg_store_reservation_room(tg_store *st, int64_t top);
+
+/* Writes the reservation *rec (state RESERVED, rec->slot within the room made) into its
+ * slot of the claimed reservations file: durable against the process's death when it
+ * returns (as a committed transaction of the ledger), with no system call and no lock.
+ * Unlike every other call on a handle, several threads may put at once, to different
+ * slots.  Returns TG_STORE_OK, TG_STORE_INVALID (no claimed file) or TG_STORE_ERROR. */
+__attribute__((warn_unused_result)) int tg_store_reservation_put(tg_store *st,
+                                                                const tg_record *rec);
 
 /* The highest reservation slot the store holds (0: none) into *top, so a new writer
  * starts above every slot a dead process may have left in flight.  Returns TG_STORE_OK or

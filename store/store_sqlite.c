@@ -21,17 +21,16 @@
  * or triggers, rewritten in place: one page); its settlement inserts the full record
  * (state 'settled' or 'released') into requests, which ends the reservation (a
  * reservation is in flight while requests has no row of its (id, attempt)); the slot is
- * reused afterwards.  A serving process's ledger writer claims a reservations file of its
- * own beside the ledger (PATH-reservations; sqlite_claim_reservations) whose table inflight
- * keeps each slot's row as one blob (slot, rec: record_codec.h; a 35-column row cost more
- * to write than the rest of the commit).  It holds the file in exclusive locking mode, so
- * a reservation's commit is a WAL append with no file lock and no wait for another
- * connection writing the ledger, and a second serve on the same ledger is refused.
- * Recovery moves the reservations still in flight when a process died (in the table and in
- * the file: its blobs, and the wide rows an older build's file holds) into requests as
- * 'unsettled' (charged at the reservation, reconcile = 1), empties both, and rebuilds spend
- * with one GROUP BY per (team, key, day) over the index on ts_us (reservations in flight
- * included).
+ * reused afterwards.  A serving process's ledger writer claims a slot file of its own
+ * beside the ledger (PATH-inflight; sqlite_claim_reservations, slot_file.h) and writes
+ * each reservation there instead, packed as one blob (record_codec.h) into its slot of a
+ * shared memory map: no transaction, no system call, no lock, and it survives kill -9 as a
+ * WAL commit does; the file's lock refuses a second serve on the same ledger.  Recovery
+ * moves the reservations still in flight when a process died (in the table, in the slot
+ * file, and in the SQLite reservations file of older builds, PATH-reservations: blobs or
+ * wide rows) into requests as 'unsettled' (charged at the reservation, reconcile = 1),
+ * empties them, and rebuilds spend with one GROUP BY per (team, key, day) over the index
+ * on ts_us (reservations in flight included).
  *
  * Rollups (migrations 5, 6, 8): rollup_daily and rollup_team_daily sum the requests rows in
  * the transaction that writes them.  A batch's new rows are summed in memory per (day,
@@ -52,18 +51,15 @@
 
 #include "store/backend.h"
 #include "store/record_codec.h"
+#include "store/slot_file.h"
 #include "store/sqlite_walbuf.h"
 
 #define SQLITE_DIR_MODE 0700
 #define LIST_INITIAL 16
 #define WAL_RETRY_MS 10
-#define RESV_FILE_SUFFIX "-reservations" /* the reservations file: PATH + this */
-/* The claimed reservations file: its page size when it is created (a reservation row is a
- * few hundred bytes; each commit writes one page to the WAL), and the WAL frames after
- * which the committing thread checkpoints it (two fdatasync calls, milliseconds, on a
- * serving worker: SQLite's default of 1000 frames meant ten a second under load). */
-#define RESV_PAGE_SIZE "1024"
-#define RESV_CHECKPOINT_FRAMES "16384" /* a WAL of at most 16 MiB at 1 KiB pages */
+/* an older build's reservations file (SQLite), read by recovery only: PATH + this */
+#define RESV_FILE_SUFFIX "-reservations"
+#define SLOTS_FILE_SUFFIX "-inflight" /* the reservations slot file: PATH + this */
 
 #define REC_COLS                                                                             \
     "id, attempt, ts_us, team, key_id, provider, requested_model, model, endpoint, "         \
@@ -632,11 +628,8 @@ enum {
     S_RECORD_SCAN,
     S_RESV_INSERT,
     S_RESV_GET,
-    S_RESV_INSERT_CLAIMED,
-    S_RESV_SCAN_CLAIMED,
     S_RECORD_EXISTS,
     S_BEGIN,
-    S_BEGIN_DEFERRED,
     S_COMMIT,
     STMT_COUNT
 };
@@ -775,12 +768,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [S_RECORD_COUNT] = "SELECT count(*) FROM requests",
     [S_RECORD_GET] = "SELECT " REC_COLS " FROM requests WHERE id = ?1 AND attempt = ?2",
     [S_RESV_INSERT] = RESV_INSERT,
-    [S_RESV_INSERT_CLAIMED] = "INSERT OR REPLACE INTO resv.inflight (slot, rec) VALUES (?1, ?2)",
     [S_BEGIN] = "BEGIN IMMEDIATE",
-    [S_BEGIN_DEFERRED] = "BEGIN",
     [S_COMMIT] = "COMMIT",
     [S_RESV_GET] = RESV_GET,
-    [S_RESV_SCAN_CLAIMED] = "SELECT slot, rec FROM resv.inflight",
     [S_RECORD_EXISTS] = "SELECT 1 FROM requests WHERE id = ?1 AND attempt = ?2",
     /* ?2: the calendar's offset in µs; ts_us + ?2 >= 0 for any time after 1970-01-02 */
     [S_SPEND_BY_DAY] = "SELECT team, key_id, (ts_us + ?2) / 86400000000 AS day,"
@@ -797,8 +787,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
-    char *resv_path; /* the reservations file (PATH-reservations); NULL for :memory: */
-    bool claimed;    /* resv_path is attached as resv and held (sqlite_claim_reservations) */
+    char *resv_path;  /* an older build's reservations file (PATH-reservations); NULL for
+                       * :memory: */
+    char *slots_path; /* the reservations slot file (PATH-inflight); NULL for :memory: */
+    tg_slots *slots;  /* slots_path, held (sqlite_claim_reservations); NULL: not claimed */
 } sqlite_impl;
 
 static sqlite3 *db_of(tg_store *st)
@@ -1020,7 +1012,9 @@ static void sqlite_close(tg_store *st)
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(im->stmt[i]);
     sqlite3_close(im->db);
+    tg_slots_close(im->slots);
     free(im->resv_path);
+    free(im->slots_path);
     free(im);
     st->impl = NULL;
 }
@@ -1045,11 +1039,15 @@ static int sqlite_open(tg_store *st, const char *path)
     st->impl = im;
     if (path[0] && strcmp(path, ":memory:") != 0) {
         size_t len = strlen(path) + sizeof RESV_FILE_SUFFIX;
-        if (!(im->resv_path = malloc(len))) {
+        size_t slen = strlen(path) + sizeof SLOTS_FILE_SUFFIX;
+        im->resv_path = malloc(len);
+        im->slots_path = malloc(slen);
+        if (!im->resv_path || !im->slots_path) {
             sqlite_close(st);
             return tg_store_fail(st, TG_STORE_ERROR, "out of memory");
         }
         snprintf(im->resv_path, len, "%s" RESV_FILE_SUFFIX, path);
+        snprintf(im->slots_path, slen, "%s" SLOTS_FILE_SUFFIX, path);
     }
     /* NOMUTEX: a handle is used by one thread at a time (store.h), so SQLite's own lock
      * per call on the connection is pure cost */
@@ -1566,21 +1564,20 @@ static int rollup_flush(tg_store *st, const rollup_batch *b)
 
 /* ------------------------------------------------------------- ledger writes */
 
-/* A reservation into its slot of the claimed file's inflight table, as one blob (see
- * record_codec.h); a new slot when r->slot is 0. */
-static int inflight_write(tg_store *st, const tg_record *r)
+_Static_assert(TG_RECORD_PACKED_MAX <= TG_SLOTS_PAYLOAD, "a packed record fits a slot");
+
+/* A reservation into its slot (r->slot, which the caller made room for) of the claimed slot
+ * file, packed as one blob (record_codec.h): stores into shared memory, no transaction. */
+static int slots_write(tg_store *st, const tg_record *r)
 {
-    sqlite3_stmt *s = stmt_get(st, S_RESV_INSERT_CLAIMED);
-    if (!s)
-        return TG_STORE_ERROR;
+    sqlite_impl *im = st->impl;
     uint8_t rec[TG_RECORD_PACKED_MAX];
     size_t len = tg_record_pack(r, rec);
-    if (r->slot > 0)
-        sqlite3_bind_int64(s, 1, r->slot);
-    else
-        sqlite3_bind_null(s, 1);
-    sqlite3_bind_blob(s, 2, rec, (int)len, SQLITE_STATIC);
-    return step_done(st, s);
+    if (tg_slots_put(im->slots, r->slot, rec, len) != 0)
+        return tg_store_fail(st, TG_STORE_ERROR, "reservation slot %lld is outside the %lld "
+                             "slots of %s", (long long)r->slot,
+                             (long long)tg_slots_top(im->slots), im->slots_path);
+    return TG_STORE_OK;
 }
 
 /* One row of a batch: a reservation goes to its slot; anything else is the request's row
@@ -1590,8 +1587,8 @@ static int inflight_write(tg_store *st, const tg_record *r)
 static int record_write(tg_store *st, const tg_record *r, rollup_batch *b)
 {
     bool resv = r->state == TG_RECORD_RESERVED;
-    if (resv && ((sqlite_impl *)st->impl)->claimed)
-        return inflight_write(st, r);
+    if (resv && ((sqlite_impl *)st->impl)->slots)
+        return slots_write(st, r);
     sqlite3_stmt *s = stmt_get(st, resv ? S_RESV_INSERT : S_RECORD_NEW);
     if (!s)
         return TG_STORE_ERROR;
@@ -1640,14 +1637,18 @@ static int stmt_run(tg_store *st, int which)
 }
 
 /* The ledger's hot path: BEGIN and COMMIT prepared once, not parsed per batch.  A batch of
- * reservations on a claiming handle touches the reservations file alone, which no one else
- * may lock: a deferred BEGIN leaves the ledger's own locks (and their fcntl calls) alone. */
+ * reservations on a claiming handle goes to the slot file alone: no transaction. */
 static int sqlite_records_insert(tg_store *st, const tg_record *recs, size_t n)
 {
-    bool resv_only = ((sqlite_impl *)st->impl)->claimed;
+    bool resv_only = ((sqlite_impl *)st->impl)->slots != NULL;
     for (size_t i = 0; i < n && resv_only; i++)
         resv_only = recs[i].state == TG_RECORD_RESERVED;
-    if (stmt_run(st, resv_only ? S_BEGIN_DEFERRED : S_BEGIN) != TG_STORE_OK)
+    for (size_t i = 0; i < n && resv_only; i++)
+        if (slots_write(st, &recs[i]) != TG_STORE_OK)
+            return TG_STORE_ERROR;
+    if (resv_only)
+        return TG_STORE_OK;
+    if (stmt_run(st, S_BEGIN) != TG_STORE_OK)
         return TG_STORE_ERROR;
     if (rows_write(st, recs, n) != TG_STORE_OK || stmt_run(st, S_COMMIT) != TG_STORE_OK) {
         sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL); /* keeps the first error */
@@ -1748,12 +1749,47 @@ static int inflight_each(tg_store *st, sqlite3_stmt *s,
     return rc;
 }
 
+/* tg_slots_each's callback for slots_in_flight: decodes the slot, skips it when requests
+ * has its row (settled before the slot was reused), else calls the caller's fn. */
+typedef struct {
+    tg_store *st;
+    const char *path;
+    int (*fn)(tg_store *, const tg_record *, void *);
+    void *arg;
+} slots_walk;
+
+static int slots_visit(int64_t slot, const uint8_t *data, size_t len, void *arg)
+{
+    slots_walk *k = arg;
+    tg_record r;
+    if (tg_record_unpack(data, len, &r) != 0)
+        return tg_store_fail(k->st, TG_STORE_ERROR, "the reservations file %s: slot %lld "
+                             "holds %zu bytes that are not a version-%d reservation record",
+                             k->path, (long long)slot, len, TG_RECORD_CODEC_VERSION);
+    r.slot = slot;
+    bool done = false;
+    int rc = record_exists(k->st, r.id, r.attempt, &done);
+    if (rc == TG_STORE_OK && !done)
+        rc = k->fn(k->st, &r, k->arg);
+    return rc;
+}
+
+/* Calls fn(st, r, arg) for each reservation in flight in the slot file `sl` (at `path`),
+ * until fn returns other than TG_STORE_OK (which it returns); a slot whose checksum holds
+ * but whose record this build cannot read is an error naming file and slot. */
+static int slots_in_flight(tg_store *st, tg_slots *sl, const char *path,
+                           int (*fn)(tg_store *, const tg_record *, void *), void *arg)
+{
+    slots_walk k = {st, path, fn, arg};
+    return tg_slots_each(sl, slots_visit, &k);
+}
+
 typedef struct {
     const char *id;
     int attempt;
     tg_record *out;
 } inflight_find;
-#define INFLIGHT_FOUND (-1) /* inflight_match's "found it": stops inflight_each */
+#define INFLIGHT_FOUND (-1) /* inflight_match's "found it": stops the walk */
 
 static int inflight_match(tg_store *st, const tg_record *r, void *arg)
 {
@@ -1768,13 +1804,14 @@ static int inflight_match(tg_store *st, const tg_record *r, void *arg)
 /* The request's row, or else its reservation (a request in flight). */
 static int sqlite_record_get(tg_store *st, const char *id, int attempt, tg_record *out)
 {
+    sqlite_impl *im = st->impl;
     int rc = record_get_from(st, S_RECORD_GET, id, attempt, out);
     if (rc == TG_STORE_NOT_FOUND)
         rc = record_get_from(st, S_RESV_GET, id, attempt, out);
-    if (rc != TG_STORE_NOT_FOUND || !((sqlite_impl *)st->impl)->claimed)
+    if (rc != TG_STORE_NOT_FOUND || !im->slots)
         return rc;
     inflight_find f = {id, attempt, out};
-    rc = inflight_each(st, stmt_get(st, S_RESV_SCAN_CLAIMED), inflight_match, &f);
+    rc = slots_in_flight(st, im->slots, im->slots_path, inflight_match, &f);
     return rc == INFLIGHT_FOUND ? TG_STORE_OK
            : rc == TG_STORE_OK            ? TG_STORE_NOT_FOUND
                                           : rc;
@@ -1884,33 +1921,53 @@ static int resv_fail(tg_store *st)
                          ((sqlite_impl *)st->impl)->resv_path);
 }
 
-/* Moves the reservations in flight (in the ledger's reservations table and in the
- * reservations file a serving process kept, if there is one) into requests as 'unsettled'
- * (charged at their reservation, flagged for reconciliation) with their rollups, empties
- * both, and marks rows an older build left 'reserved' in requests the same way.  One
- * transaction per file: a crash between the two commits leaves rows in both, and the file's
- * rows are then no longer in flight (requests has them), so a second recovery moves nothing
- * twice. */
+/* The slot file for recovery: the claimed one, or else opened (and locked) here when it
+ * exists (*opened set: close it after).  *out NULL: there is none. */
+static int slots_for_recovery(tg_store *st, tg_slots **out, bool *opened)
+{
+    sqlite_impl *im = st->impl;
+    *out = im->slots, *opened = false;
+    if (im->slots || !im->slots_path)
+        return TG_STORE_OK;
+    char err[TG_STORE_ERR_SIZE];
+    int rc = tg_slots_open(im->slots_path, false, out, err, sizeof err);
+    if (rc < 0)
+        return tg_store_fail(st, TG_STORE_ERROR, "%s", err);
+    *opened = rc == 0;
+    return TG_STORE_OK;
+}
+
+/* Moves the reservations in flight (in the ledger's reservations table, in the slot file a
+ * serving process kept, and in an older build's reservations file if there is one) into
+ * requests as 'unsettled' (charged at their reservation, flagged for reconciliation) with
+ * their rollups, in one transaction, and marks rows an older build left 'reserved' in
+ * requests the same way; then empties the files.  A crash before they are emptied leaves
+ * their entries, which are then no longer in flight (requests has them): a second recovery
+ * moves nothing twice. */
 static int sqlite_ledger_recover(tg_store *st, int64_t *n)
 {
     *n = 0;
     sqlite_impl *im = st->impl;
     struct stat sb;
-    bool attached = !im->claimed && im->resv_path && stat(im->resv_path, &sb) == 0;
-    if (attached && attach_resv(st) != TG_STORE_OK)
-        return resv_fail(st);
-    bool with_file = attached || im->claimed;
-    if (exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK) {
-        resv_fail(st);
-        if (attached)
-            detach_resv(st);
+    tg_slots *sl;
+    bool opened, attached = im->resv_path && stat(im->resv_path, &sb) == 0;
+    if (slots_for_recovery(st, &sl, &opened) != TG_STORE_OK)
         return TG_STORE_ERROR;
-    }
+    int rc = TG_STORE_OK;
+    if (attached && attach_resv(st) != TG_STORE_OK)
+        rc = resv_fail(st), attached = false;
+    if (rc == TG_STORE_OK && exec(st, "BEGIN IMMEDIATE") != TG_STORE_OK)
+        rc = resv_fail(st);
+    bool began = rc == TG_STORE_OK;
     tg_record *moved = NULL;
     size_t nmoved = 0, cap = 0;
-    int rc = resv_in_flight(st, "main.reservations", &moved, &nmoved, &cap);
-    if (rc == TG_STORE_OK && with_file)
+    if (rc == TG_STORE_OK)
+        rc = resv_in_flight(st, "main.reservations", &moved, &nmoved, &cap);
+    if (rc == TG_STORE_OK && attached)
         rc = resv_file_take(st, &moved, &nmoved, &cap);
+    resv_list l = {&moved, &nmoved, &cap};
+    if (rc == TG_STORE_OK && sl)
+        rc = slots_in_flight(st, sl, im->slots_path, resv_list_add, &l);
     for (size_t i = 0; rc == TG_STORE_OK && i < nmoved; i++) {
         moved[i].state = TG_RECORD_UNSETTLED;
         moved[i].reconcile = true;
@@ -1928,65 +1985,64 @@ static int sqlite_ledger_recover(tg_store *st, int64_t *n)
     }
     if (rc != TG_STORE_OK) {
         *n = 0;
-        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
+        if (began)
+            sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
     }
+    char err[TG_STORE_ERR_SIZE];
+    if (rc == TG_STORE_OK && sl && tg_slots_clear(sl, err, sizeof err) != 0)
+        rc = tg_store_fail(st, TG_STORE_ERROR, "%s", err);
+    if (opened)
+        tg_slots_close(sl);
     if (attached)
         detach_resv(st);
     return rc;
 }
 
-/* The highest slot in use: in the ledger's table and, on a claiming handle, the file's
- * inflight table (and the wide table of an older build, if the file still has it). */
+/* The highest slot in use: in the ledger's table and, on a claiming handle, the slot
+ * file's. */
 static int sqlite_reservation_slots(tg_store *st, int64_t *top)
 {
-    bool claimed = ((sqlite_impl *)st->impl)->claimed, wide = false;
-    int v = 0, w = 0;
+    sqlite_impl *im = st->impl;
+    int v = 0;
     int rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM main.reservations", &v);
-    if (rc == TG_STORE_OK && claimed)
-        rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM resv.inflight", &w);
-    v = w > v ? w : v;
-    if (rc == TG_STORE_OK && claimed)
-        rc = resv_has_table(st, "reservations", &wide);
-    if (rc == TG_STORE_OK && wide)
-        rc = query_int(st, "SELECT coalesce(max(slot), 0) FROM resv.reservations", &w);
+    int64_t w = im->slots ? tg_slots_highest(im->slots) : 0;
     *top = w > v ? w : v;
     return rc;
 }
 
-/* Attaches the reservations file (PATH-reservations) as resv and holds it: exclusive
- * locking mode set before its first access, so SQLite takes the file lock once and keeps
- * it, and its WAL index lives in this process's memory (no shared-memory file, no fcntl
- * lock per transaction: a reservation's commit is a WAL append).  WAL and synchronous
- * NORMAL as the ledger: a commit survives kill -9.  Another process (a second serve on
- * the same ledger, or its recovery) gets SQLITE_BUSY until this handle closes. */
+/* Opens and locks the reservations slot file (PATH-inflight; slot_file.h): from now on a
+ * reservation is a store into its mapped slot.  Another process (a second serve on the
+ * same ledger, or its recovery) is refused until this handle closes. */
 static int sqlite_claim_reservations(tg_store *st)
 {
     sqlite_impl *im = st->impl;
-    if (im->claimed)
+    if (im->slots)
         return TG_STORE_OK;
-    if (!im->resv_path)
+    if (!im->slots_path)
         return tg_store_fail(st, TG_STORE_INVALID,
                              "an in-memory store keeps no reservations file");
-    if (attach_resv(st) != TG_STORE_OK)
-        return resv_fail(st);
-    int rc = exec(st, "PRAGMA resv.page_size = " RESV_PAGE_SIZE ";" /* a new file only */
-                      "PRAGMA resv.locking_mode = EXCLUSIVE");
-    if (rc == TG_STORE_OK)
-        rc = set_wal(st, "PRAGMA resv.journal_mode = WAL");
-    if (rc == TG_STORE_OK)
-        rc = exec(st, "PRAGMA wal_autocheckpoint = " RESV_CHECKPOINT_FRAMES ";"
-                      "PRAGMA resv.synchronous = NORMAL;"
-                      "CREATE TABLE IF NOT EXISTS resv.inflight ("
-                      "  slot INTEGER PRIMARY KEY, rec BLOB NOT NULL);"
-                      "BEGIN IMMEDIATE; COMMIT");
-    if (rc != TG_STORE_OK) {
-        resv_fail(st);
-        sqlite3_exec(db_of(st), "ROLLBACK", NULL, NULL, NULL);
-        detach_resv(st);
-        return TG_STORE_ERROR;
-    }
-    im->claimed = true;
+    char err[TG_STORE_ERR_SIZE];
+    if (tg_slots_open(im->slots_path, true, &im->slots, err, sizeof err) != 0)
+        return tg_store_fail(st, TG_STORE_ERROR, "%s", err);
     return TG_STORE_OK;
+}
+
+static int sqlite_reservation_room(tg_store *st, int64_t top)
+{
+    sqlite_impl *im = st->impl;
+    char err[TG_STORE_ERR_SIZE];
+    if (!im->slots)
+        return tg_store_fail(st, TG_STORE_INVALID, "this handle holds no reservations file");
+    if (tg_slots_room(im->slots, top, err, sizeof err) != 0)
+        return tg_store_fail(st, TG_STORE_ERROR, "%s", err);
+    return TG_STORE_OK;
+}
+
+static int sqlite_reservation_put(tg_store *st, const tg_record *rec)
+{
+    if (!((sqlite_impl *)st->impl)->slots)
+        return tg_store_fail(st, TG_STORE_INVALID, "this handle holds no reservations file");
+    return slots_write(st, rec);
 }
 
 static int sqlite_spend_by_day(tg_store *st, int64_t since_us, int32_t offset_s,
@@ -2152,6 +2208,8 @@ const tg_store_backend tg_store_sqlite_backend = {
     .ledger_recover = sqlite_ledger_recover,
     .reservation_slots = sqlite_reservation_slots,
     .claim_reservations = sqlite_claim_reservations,
+    .reservation_room = sqlite_reservation_room,
+    .reservation_put = sqlite_reservation_put,
     .spend_by_day = sqlite_spend_by_day,
     .report = sqlite_report,
     .records_scan = sqlite_records_scan,

@@ -23,6 +23,7 @@
 #include "quotas/money.h"
 #include "common/sha256.h"
 #include "store/record_codec.h"
+#include "store/slot_file.h"
 #include "store/sqlite_walbuf.h"
 #include "store/store.h"
 
@@ -1010,16 +1011,17 @@ START_TEST(sha256_vectors)
 }
 END_TEST
 
-/* A claiming handle writes its reservations into the reservations file beside the ledger
- * (the ledger's own table stays empty), sees them itself, settles them into the ledger,
- * counts slots over both; another handle's recovery moves what it left in flight once it
- * is closed.  An in-memory store has no such file. */
+/* A claiming handle writes its reservations into the slot file beside the ledger (the
+ * ledger's own table stays empty), within the room made for them, sees them itself,
+ * settles them into the ledger, counts slots over both; another handle's recovery moves
+ * what it left in flight once it is closed.  An in-memory store has no such file. */
 START_TEST(claimed_reservations_file)
 {
     tg_store *mem = NULL;
     char err[TG_STORE_ERR_SIZE];
     ck_assert_int_eq(tg_store_open("sqlite::memory:", &mem, err, sizeof err), TG_STORE_OK);
     ck_assert_int_eq(tg_store_claim_reservations(mem), TG_STORE_INVALID);
+    ck_assert_int_eq(tg_store_reservation_room(mem, 10), TG_STORE_INVALID);
     tg_store_close(mem);
     tg_store *st = open_ok(), *cl = open_ok();
     ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
@@ -1029,7 +1031,14 @@ START_TEST(claimed_reservations_file)
         ledger_rec("b", day0, "key_a", TG_RECORD_RESERVED, 2000, 0),
     };
     recs[0].slot = 4, recs[1].slot = 9;
-    ck_assert_int_eq(tg_store_records_insert(cl, recs, 2), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_reservation_room(cl, 9), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_reservation_put(st, &recs[0]), TG_STORE_INVALID); /* no file */
+    ck_assert_int_eq(tg_store_reservation_put(cl, &recs[0]), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_records_insert(cl, &recs[1], 1), TG_STORE_OK);
+    tg_record far = recs[1];
+    far.slot = TG_SLOTS_MAX; /* beyond any room: refused, nothing written */
+    ck_assert_int_eq(tg_store_reservation_put(cl, &far), TG_STORE_ERROR);
+    ck_assert_ptr_nonnull(strstr(tg_store_errmsg(cl), "-inflight"));
     ck_assert_str_eq(raw_query("SELECT count(*) FROM reservations"), "0");
     tg_record got;
     ck_assert_int_eq(tg_store_record_get(cl, "b", 1, &got), TG_STORE_OK);
@@ -1161,9 +1170,9 @@ START_TEST(record_codec_rejects)
 }
 END_TEST
 
-/* A reservations file from a build before the blobs (the wide table, no inflight) still
- * gives up its reservations in flight to recovery, and a claim then works on it: slots
- * count the rows of both tables. */
+/* The SQLite reservations files of older builds (the wide table; the blob table) still
+ * give up their reservations in flight to recovery; a claim then writes the slot file,
+ * whose reservations the next recovery moves. */
 START_TEST(legacy_reservations_file_recovered)
 {
     tg_store *st = open_ok();
@@ -1183,21 +1192,35 @@ START_TEST(legacy_reservations_file_recovered)
         " cost_cache_write_nusd, cost_output_nusd) VALUES (7, 'old_1', 1,"
         " 1764547200000000, 'ml', 'key_a', 'openai', 'm', 'm', 'chat_completions', 10, 0, 0,"
         " 0, 0, 0, 1, 0, 0, 0, -1, 0, 0, 'reserved', 0, 0, '', '', '', 3300, 40, 0, 0, 0, 0,"
-        " 0); DETACH l", dbpath);
+        " 0); DETACH l;"
+        "CREATE TABLE inflight (slot INTEGER PRIMARY KEY, rec BLOB NOT NULL)", dbpath);
     ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_free(sql);
+    tg_record blob = ledger_rec("old_2", INT64_C(1764547200000000), "key_a",
+                                TG_RECORD_RESERVED, 4400, 0);
+    uint8_t packed[TG_RECORD_PACKED_MAX];
+    size_t plen = tg_record_pack(&blob, packed);
+    sqlite3_stmt *ins;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO inflight VALUES (8, ?1)", -1, &ins,
+                                        NULL), SQLITE_OK);
+    sqlite3_bind_blob(ins, 1, packed, (int)plen, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(ins), SQLITE_DONE);
+    sqlite3_finalize(ins);
     sqlite3_close(db);
     int64_t n = 0;
     ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_OK);
-    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(n, 2);
     tg_record got;
     ck_assert_int_eq(tg_store_record_get(st, "old_1", 1, &got), TG_STORE_OK);
     ck_assert(got.state == TG_RECORD_UNSETTLED && got.reconcile && got.reserved_nusd == 3300);
+    ck_assert_int_eq(tg_store_record_get(st, "old_2", 1, &got), TG_STORE_OK);
+    ck_assert(got.state == TG_RECORD_UNSETTLED && got.reserved_nusd == 4400);
     tg_store *cl = open_ok();
     ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
     tg_record r = ledger_rec("new_1", INT64_C(1764547200000000), "key_a",
                              TG_RECORD_RESERVED, 500, 0);
     r.slot = 3;
+    ck_assert_int_eq(tg_store_reservation_room(cl, 3), TG_STORE_OK);
     ck_assert_int_eq(tg_store_records_insert(cl, &r, 1), TG_STORE_OK);
     int64_t top = 0;
     ck_assert_int_eq(tg_store_reservation_slots(cl, &top), TG_STORE_OK);
@@ -1211,8 +1234,9 @@ START_TEST(legacy_reservations_file_recovered)
 }
 END_TEST
 
-/* A blob this build cannot read (a newer version, a torn write) stops recovery with an error
- * naming the file and the slot, and changes nothing: the blob stays for a person to see. */
+/* A whole entry (its checksum holds) whose record this build cannot read (a newer
+ * version) stops recovery with an error naming the file and the slot, and changes
+ * nothing: the entry stays for a person to see. */
 START_TEST(unreadable_reservation_refused)
 {
     tg_store *st = open_ok(), *cl = open_ok();
@@ -1220,25 +1244,28 @@ START_TEST(unreadable_reservation_refused)
     tg_record r = ledger_rec("b1", INT64_C(1764547200000000), "key_a", TG_RECORD_RESERVED,
                              500, 0);
     r.slot = 5;
-    ck_assert_int_eq(tg_store_records_insert(cl, &r, 1), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_reservation_room(cl, 5), TG_STORE_OK);
+    ck_assert_int_eq(tg_store_reservation_put(cl, &r), TG_STORE_OK);
     tg_store_close(cl);
-    char resv[PATH_SIZE + 16];
-    snprintf(resv, sizeof resv, "%s-reservations", dbpath);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "UPDATE inflight SET rec = x'02' || substr(rec, 2)",
-                                  NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    char path[PATH_SIZE + 16], err[256];
+    snprintf(path, sizeof path, "%s-inflight", dbpath);
+    tg_slots *sl;
+    ck_assert_int_eq(tg_slots_open(path, false, &sl, err, sizeof err), 0);
+    uint8_t packed[TG_RECORD_PACKED_MAX];
+    size_t len = tg_record_pack(&r, packed);
+    packed[0] = 2; /* a codec version this build does not know */
+    ck_assert_int_eq(tg_slots_put(sl, 5, packed, len), 0);
+    tg_slots_close(sl);
     int64_t n = -1;
     ck_assert_int_eq(tg_store_ledger_recover(st, &n), TG_STORE_ERROR);
     ck_assert_int_eq(n, 0);
     const char *e = tg_store_errmsg(st);
-    ck_assert_msg(strstr(e, "-reservations") && strstr(e, "slot 5") &&
-                  strstr(e, "version-1"), "%s", e);
+    ck_assert_msg(strstr(e, "-inflight") && strstr(e, "slot 5") && strstr(e, "version-1"),
+                  "%s", e);
     ck_assert_str_eq(raw_query("SELECT count(*) FROM requests"), "0");
-    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
-    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM inflight"), 1);
-    sqlite3_close(db);
+    ck_assert_int_eq(tg_slots_open(path, false, &sl, err, sizeof err), 0);
+    ck_assert_int_eq(tg_slots_highest(sl), 5);
+    tg_slots_close(sl);
     tg_store_close(st);
 }
 END_TEST
@@ -1313,9 +1340,10 @@ START_TEST(walbuf_commits_reach_the_file)
 }
 END_TEST
 
-/* kill -9 right after reservations commit through the shim: each one a child reported
- * committed is found by recovery. */
-START_TEST(walbuf_commits_survive_kill)
+/* kill -9 right after writes: each reservation a child reported written (into the slot
+ * file's map) is found by recovery, and each record it reported committed (through the WAL
+ * shim) is in the ledger. */
+START_TEST(writes_survive_kill)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -1333,6 +1361,11 @@ START_TEST(walbuf_commits_survive_kill)
                                      TG_RECORD_RESERVED, 10, 0);
             snprintf(r.id, sizeof r.id, "k%d", i);
             r.slot = 1 + i;
+            if (tg_store_reservation_room(cl, r.slot) != TG_STORE_OK ||
+                tg_store_reservation_put(cl, &r) != TG_STORE_OK)
+                _exit(3);
+            r = ledger_rec("s", INT64_C(1764547200000000), "key_a", TG_RECORD_SETTLED, 10, 7);
+            snprintf(r.id, sizeof r.id, "s%d", i);
             if (tg_store_records_insert(cl, &r, 1) != TG_STORE_OK)
                 _exit(3);
             if (write(fds[1], &i, sizeof i) != sizeof i)
@@ -1360,41 +1393,74 @@ START_TEST(walbuf_commits_survive_kill)
         snprintf(id, sizeof id, "k%d", i);
         ck_assert_int_eq(tg_store_record_get(st, id, 1, &r), TG_STORE_OK);
         ck_assert(r.state == TG_RECORD_UNSETTLED && r.reconcile);
+        snprintf(id, sizeof id, "s%d", i);
+        ck_assert_int_eq(tg_store_record_get(st, id, 1, &r), TG_STORE_OK);
+        ck_assert(r.state == TG_RECORD_SETTLED && r.cost_nusd == 7);
     }
     tg_store_close(st);
 }
 END_TEST
 
-/* The claimed reservations file is created with 1 KiB pages (a commit writes one page to
- * its WAL) and is checkpointed after RESV_CHECKPOINT_FRAMES, not SQLite's 1000: 1500
- * reservation commits, one transaction each, all stay in the WAL. */
-START_TEST(claimed_reservations_file_pages)
+/* The slot file itself: entries round-trip through a reopen; a torn entry (a byte of it
+ * changed: the checksum fails) reads as empty, and so does an entry copied into another
+ * slot (the slot number is under the checksum); a second open while one holds the file is
+ * refused, saying who holds it; a file without the header is refused, never guessed at;
+ * clear empties it. */
+START_TEST(slot_file_entries)
 {
-    tg_store *cl = open_ok();
-    ck_assert_int_eq(tg_store_claim_reservations(cl), TG_STORE_OK);
-    tg_record r = ledger_rec("p", INT64_C(1764547200000000), "key_a", TG_RECORD_RESERVED, 10, 0);
-    for (int i = 0; i < 1500; i++) {
-        snprintf(r.id, sizeof r.id, "p%d", i);
-        r.slot = 1 + i % 8;
-        ck_assert_int_eq(tg_store_records_insert(cl, &r, 1), TG_STORE_OK);
-    }
-    char wal[600];
-    snprintf(wal, sizeof wal, "%s-reservations-wal", dbpath);
+    char path[PATH_SIZE + 16], err[256];
+    snprintf(path, sizeof path, "%s-slots-test", dbpath);
+    tg_slots *s = NULL, *other = NULL;
+    tg_store_close(open_ok()); /* the directory */
+    ck_assert_int_eq(tg_slots_open(path, false, &s, err, sizeof err), 1); /* absent */
+    ck_assert_msg(tg_slots_open(path, true, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(tg_slots_top(s), 0);
+    ck_assert_int_eq(tg_slots_put(s, 1, "x", 1), -1); /* no room yet */
+    ck_assert_int_eq(tg_slots_room(s, 3, err, sizeof err), 0);
+    ck_assert_int_ge(tg_slots_top(s), 3);
+    ck_assert_int_eq(tg_slots_room(s, TG_SLOTS_MAX, err, sizeof err), -1);
+    ck_assert_int_eq(tg_slots_put(s, 1, "first", 5), 0);
+    ck_assert_int_eq(tg_slots_put(s, 3, "third entry", 11), 0);
+    ck_assert_int_eq(tg_slots_put(s, 2, "", 0), -1);
+    uint8_t big[TG_SLOTS_PAYLOAD + 1] = {0};
+    ck_assert_int_eq(tg_slots_put(s, 2, big, sizeof big), -1);
+    ck_assert_int_eq(tg_slots_put(s, 2, big, TG_SLOTS_PAYLOAD), 0);
+    ck_assert_int_eq(tg_slots_open(path, true, &other, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "held by another"), "%s", err);
+    tg_slots_close(s);
+    ck_assert_int_eq(tg_slots_open(path, false, &s, err, sizeof err), 0);
+    ck_assert_int_eq(tg_slots_highest(s), 3);
+    tg_slots_close(s);
+    /* tear slot 3 (one payload byte) and copy slot 1 over slot 2, on disk */
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    uint8_t slot1[TG_SLOTS_SIZE];
+    ck_assert_int_eq(fseek(f, TG_SLOTS_SIZE, SEEK_SET), 0);
+    ck_assert_uint_eq(fread(slot1, 1, sizeof slot1, f), sizeof slot1);
+    const uint8_t *payload;
+    ck_assert_uint_eq(tg_slots_parse(slot1, 1, &payload), 5);
+    ck_assert_uint_eq(tg_slots_parse(slot1, 2, &payload), 0); /* not its place */
+    ck_assert_int_eq(fseek(f, 2 * TG_SLOTS_SIZE, SEEK_SET), 0);
+    ck_assert_uint_eq(fwrite(slot1, 1, sizeof slot1, f), sizeof slot1);
+    ck_assert_int_eq(fseek(f, 3 * TG_SLOTS_SIZE + TG_SLOTS_HEAD + 2, SEEK_SET), 0);
+    ck_assert_int_eq(fputc('X', f), 'X');
+    fclose(f);
+    ck_assert_int_eq(tg_slots_open(path, false, &s, err, sizeof err), 0);
+    ck_assert_int_eq(tg_slots_highest(s), 1);
+    ck_assert_int_eq(tg_slots_clear(s, err, sizeof err), 0);
+    ck_assert_int_eq(tg_slots_highest(s), 0);
+    tg_slots_close(s);
     struct stat sb;
-    ck_assert_int_eq(stat(wal, &sb), 0);
-    ck_assert_msg(sb.st_size >= 32 + 1500 * (24 + 1024) && sb.st_size < 1500 * (24 + 4096),
-                  "WAL of %lld bytes", (long long)sb.st_size);
-    tg_store_close(cl);
-    char resv[600];
-    snprintf(resv, sizeof resv, "%s-reservations", dbpath);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(resv, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 1024);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_size, TG_SLOTS_SIZE);
+    /* a foreign file */
+    f = fopen(path, "r+b");
+    ck_assert_int_eq(fputc('T', f), 'T');
+    fclose(f);
+    ck_assert_int_eq(tg_slots_open(path, false, &s, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "not a tollgate reservations slot file"), "%s", err);
+    /* the checksum is CRC-32C: the standard check value */
+    ck_assert_uint_eq(tg_slots_crc32c(0, "123456789", 9), 0xE3069283u);
 }
 END_TEST
 
@@ -1727,9 +1793,9 @@ static Suite *store_suite(void)
     tcase_add_test(db, records_insert_batch);
     tcase_add_test(db, limits_round_trip);
     tcase_add_test(db, ledger_states_and_recovery);
-    tcase_add_test(db, claimed_reservations_file_pages);
+    tcase_add_test(db, slot_file_entries);
     tcase_add_test(db, walbuf_commits_reach_the_file);
-    tcase_add_test(db, walbuf_commits_survive_kill);
+    tcase_add_test(db, writes_survive_kill);
     tcase_add_test(db, migration_moves_old_reservations);
     tcase_add_test(db, migration_drops_team_ts_index);
     tcase_add_test(db, migration_rewrites_state_check);

@@ -1,5 +1,5 @@
 /* libFuzzer target for the reservation blob codec (store/record_codec.h), which recovery
- * runs on whatever the reservations file holds.
+ * runs on whatever the reservations file holds (fuzz_slot_file.c: the slot around it).
  * Checks: no crash, hang or read past the input; an accepted blob has NUL-terminated
  * strings and in-range flags and state, packs back into no more bytes than it came in
  * (packing writes minimal varints; unpacking also takes longer ones), and that packing
