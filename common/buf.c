@@ -93,3 +93,30 @@ void tg_buf_free(tg_buf *b)
     free(b->p);
     *b = (tg_buf){NULL, 0, 0, b->max};
 }
+
+size_t tg_str_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
+size_t tg_int_text(long long v, char *buf)
+{
+    char tmp[TG_INT_TEXT_SIZE];
+    unsigned long long m = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    size_t len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}

@@ -33,6 +33,16 @@ TG_WARN_UNUSED int tg_buf_puts(tg_buf *b, const char *s);
 TG_WARN_UNUSED int tg_buf_printf(tg_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Copies at most size-1 bytes of `src` (NULL: "") into dst and NUL-terminates it
+ * (size > 0): snprintf's "%s" without stdio's machinery.  Returns the bytes copied. */
+size_t tg_str_copy(char *dst, size_t size, const char *src);
+
+#define TG_INT_TEXT_SIZE 21 /* "-9223372036854775808" and its NUL */
+
+/* Writes v in decimal, NUL-terminated, into buf (TG_INT_TEXT_SIZE bytes at least), as
+ * printf's "%lld" would.  Returns the length. */
+size_t tg_int_text(long long v, char *buf);
+
 /* Drops the first n bytes (n <= len). */
 void tg_buf_consume(tg_buf *b, size_t n);
 

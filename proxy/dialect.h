@@ -60,4 +60,20 @@ extern const tg_dialect tg_dialect_anthropic;
  * appended to `data`.  Returns 0, or -1 when `data` is full or memory ran out. */
 int tg_sse_data(const char *ev, size_t len, tg_buf *data);
 
+/* Finds the top-level member `key` of the JSON object in p[0..n) without building a tree:
+ * returns 1 with its value at *val (*vlen bytes, unparsed), 0 when the object was walked to
+ * its end without it, -1 when the scan cannot tell (not an object, a key written with an
+ * escape, broken structure): then parse the whole document.  Strings are skipped escape by
+ * escape, containers by depth; values are not validated (a caller parses the one found). */
+int tg_json_top_member(const char *p, size_t n, const char *key, const char **val,
+                       size_t *vlen);
+
+/* d->usage_from_json on a complete answer of n bytes, parsing only its top-level "usage"
+ * member when tg_json_top_member finds it (a JSON answer is mostly text and choices the
+ * usage does not need), the whole answer when the scan cannot tell, nothing when there is
+ * no usage.  Whenever cJSON can parse the whole answer, *u is what usage_from_json on that
+ * tree gives (fuzz_dialect checks it); when it cannot, a usage block that is itself whole
+ * JSON is still read. */
+void tg_dialect_usage_of(const tg_dialect *d, const char *p, size_t n, tg_usage *u);
+
 #endif

@@ -171,6 +171,124 @@ int tg_sse_data(const char *ev, size_t len, tg_buf *data)
     return 0;
 }
 
+/* Whitespace from i on, as cJSON skips it (every byte up to 0x20, NUL included): the
+ * first index past it. */
+static size_t json_ws(const char *p, size_t i, size_t n)
+{
+    while (i < n && (unsigned char)p[i] <= 0x20)
+        i++;
+    return i;
+}
+
+/* Past the string opening at p[i] ('"'): the index after its closing quote, or 0 when it
+ * does not close (or holds a raw control character); *esc set when it has a backslash. */
+static size_t json_skip_string(const char *p, size_t i, size_t n, bool *esc)
+{
+    for (i++; i < n; i++) {
+        if (p[i] == '\\') {
+            *esc = true;
+            i++;
+        } else if (p[i] == '"') {
+            return i + 1;
+        } else if ((unsigned char)p[i] < 0x20) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Past the value at p[i]: 0 when it does not end.  Tokens are strings, brackets,
+ * separators and runs of other bytes (numbers, literals); only nesting is kept count of. */
+static size_t json_skip_value(const char *p, size_t i, size_t n)
+{
+    size_t depth = 0;
+    bool esc = false;
+    do {
+        i = json_ws(p, i, n);
+        if (i >= n)
+            return 0;
+        char c = p[i];
+        if (c == '"') {
+            if (!(i = json_skip_string(p, i, n, &esc)))
+                return 0;
+        } else if (c == '{' || c == '[') {
+            depth++, i++;
+        } else if (c == '}' || c == ']') {
+            if (!depth)
+                return 0;
+            depth--, i++;
+        } else if (c == ',' || c == ':') {
+            if (!depth)
+                return 0;
+            i++;
+        } else {
+            size_t s = i;
+            while (i < n && (unsigned char)p[i] > 0x20 && !strchr(",:{}[]\"", p[i]))
+                i++;
+            if (i == s)
+                return 0;
+        }
+    } while (depth);
+    return i;
+}
+
+int tg_json_top_member(const char *p, size_t n, const char *key, const char **val,
+                       size_t *vlen)
+{
+    size_t klen = strlen(key), i = json_ws(p, 0, n);
+    if (i >= n || p[i] != '{')
+        return -1;
+    i = json_ws(p, i + 1, n);
+    if (i < n && p[i] == '}')
+        return 0;
+    for (;;) {
+        bool esc = false;
+        size_t ke = i < n && p[i] == '"' ? json_skip_string(p, i, n, &esc) : 0;
+        if (!ke || esc)
+            return -1;
+        bool match = ke - i - 2 == klen && memcmp(p + i + 1, key, klen) == 0;
+        i = json_ws(p, ke, n);
+        if (i >= n || p[i] != ':')
+            return -1;
+        size_t vs = json_ws(p, i + 1, n), ve = json_skip_value(p, vs, n);
+        if (!ve)
+            return -1;
+        if (match) {
+            *val = p + vs, *vlen = ve - vs;
+            return 1;
+        }
+        i = json_ws(p, ve, n);
+        if (i < n && p[i] == '}')
+            return 0;
+        if (i >= n || p[i] != ',')
+            return -1;
+        i = json_ws(p, i + 1, n);
+    }
+}
+
+void tg_dialect_usage_of(const tg_dialect *d, const char *p, size_t n, tg_usage *u)
+{
+    const char *v;
+    size_t vlen;
+    int found = tg_json_top_member(p, n, "usage", &v, &vlen);
+    if (found == 0)
+        return;
+    cJSON *root = NULL;
+    if (found < 0) {
+        root = cJSON_ParseWithLength(p, n);
+    } else {
+        cJSON *usage = cJSON_ParseWithLength(v, vlen);
+        root = usage ? cJSON_CreateObject() : NULL;
+        if (root)
+            cJSON_AddItemToObject(root, "usage", usage);
+        else
+            cJSON_Delete(usage);
+    }
+    if (root)
+        d->usage_from_json(root, u);
+    cJSON_Delete(root);
+}
+
 static int openai_sse_event(tg_sse_state *st, const char *ev, size_t len, tg_buf *out)
 {
     tg_buf data;

@@ -363,6 +363,23 @@ static void resume(tg_req *r)
 
 /* ------------------------------------------------------------------ responses */
 
+/* Nano-dollars as dollars with all nine decimals ("0.000150000"), into usd
+ * (TG_INT_TEXT_SIZE + 10 bytes). */
+static void nusd_text(int64_t c, char *usd)
+{
+    if (c < 0) {
+        snprintf(usd, TG_INT_TEXT_SIZE + 10, "-%lld.%09lld", -(long long)(c / 1000000000),
+                 -(long long)(c % 1000000000));
+        return;
+    }
+    size_t n = tg_int_text(c / 1000000000, usd);
+    usd[n] = '.';
+    int64_t f = c % 1000000000;
+    for (int i = 9; i >= 1; i--, f /= 10)
+        usd[n + (size_t)i] = (char)('0' + f % 10);
+    usd[n + 10] = '\0';
+}
+
 static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "x-tollgate-request-id", r->id);
@@ -381,15 +398,13 @@ static enum MHD_Result add_common_headers(tg_req *r, struct MHD_Response *resp)
     }
     if (!r->nplan)
         return MHD_YES;
-    char usd[32];
-    int64_t c = r->plan[r->attempt].expected_cost;
-    snprintf(usd, sizeof usd, "%lld.%09lld", (long long)(c / 1000000000),
-             (long long)(c % 1000000000));
+    char usd[TG_INT_TEXT_SIZE + 10];
+    nusd_text(r->plan[r->attempt].expected_cost, usd);
     MHD_add_response_header(resp, "x-tollgate-model", r->plan[r->attempt].model->name);
     MHD_add_response_header(resp, "x-tollgate-rule", r->rule->id);
     MHD_add_response_header(resp, "x-tollgate-estimated-cost-usd", usd);
     if (r->attempt) {
-        snprintf(usd, sizeof usd, "%d", r->attempt + 1);
+        tg_int_text(r->attempt + 1, usd);
         MHD_add_response_header(resp, "x-tollgate-attempts", usd);
     }
     return MHD_YES;
@@ -1010,7 +1025,7 @@ static void use_attempt(tg_req *r, int i)
 {
     r->attempt = i;
     r->prov = r->plan[i].prov;
-    snprintf(r->model, sizeof r->model, "%s", r->plan[i].model->upstream_model);
+    tg_str_copy(r->model, sizeof r->model, r->plan[i].model->upstream_model);
 }
 
 /* The current attempt's record as known before forwarding: who, what, where, the rule and
@@ -1018,25 +1033,25 @@ static void use_attempt(tg_req *r, int i)
 static void fill_record(const tg_req *r, tg_record *rec)
 {
     memset(rec, 0, sizeof *rec);
-    snprintf(rec->id, sizeof rec->id, "%s", r->id);
+    tg_str_copy(rec->id, sizeof rec->id, r->id);
     rec->attempt = r->tries > 0 ? r->tries : 1;
     rec->ts_us = r->wall_start_us;
-    snprintf(rec->team, sizeof rec->team, "%s", r->key.team);
-    snprintf(rec->key_id, sizeof rec->key_id, "%s", r->key.id);
-    snprintf(rec->provider, sizeof rec->provider, "%s", r->prov ? r->prov->name : "");
-    snprintf(rec->requested_model, sizeof rec->requested_model, "%s", r->requested_model);
-    snprintf(rec->model, sizeof rec->model, "%s",
-             r->nplan ? r->plan[r->attempt].model->name : r->model);
-    snprintf(rec->endpoint, sizeof rec->endpoint, "%s", tg_endpoint_name(r->ep));
+    tg_str_copy(rec->team, sizeof rec->team, r->key.team);
+    tg_str_copy(rec->key_id, sizeof rec->key_id, r->key.id);
+    tg_str_copy(rec->provider, sizeof rec->provider, r->prov ? r->prov->name : "");
+    tg_str_copy(rec->requested_model, sizeof rec->requested_model, r->requested_model);
+    tg_str_copy(rec->model, sizeof rec->model,
+                r->nplan ? r->plan[r->attempt].model->name : r->model);
+    tg_str_copy(rec->endpoint, sizeof rec->endpoint, tg_endpoint_name(r->ep));
     rec->est_input_tokens = r->est_input;
     rec->ttfb_us = -1;
     if (!r->nplan)
         return;
-    snprintf(rec->rule, sizeof rec->rule, "%s", r->rule->id);
-    snprintf(rec->policy_version, sizeof rec->policy_version, "%s",
-             tg_policy_version(r->snap->policy));
-    snprintf(rec->price_version, sizeof rec->price_version, "%s",
-             r->plan[r->attempt].price->id);
+    tg_str_copy(rec->rule, sizeof rec->rule, r->rule->id);
+    tg_str_copy(rec->policy_version, sizeof rec->policy_version,
+                tg_policy_version(r->snap->policy));
+    tg_str_copy(rec->price_version, sizeof rec->price_version,
+                r->plan[r->attempt].price->id);
 }
 
 /* Holds the worst case of plan[i] against the key's and team's limits.  Returns the
@@ -1848,10 +1863,7 @@ static void upstream_finished(tg_req *r, CURLcode res)
                                                                           : "broken");
         }
     } else if (res == CURLE_OK && r->up_status == 200) {
-        cJSON *j = cJSON_ParseWithLength(r->out.p ? r->out.p : "", r->out.len);
-        if (j)
-            r->dialect->usage_from_json(j, &r->usage);
-        cJSON_Delete(j);
+        tg_dialect_usage_of(r->dialect, r->out.p ? r->out.p : "", r->out.len, &r->usage);
     } else if (res == CURLE_OK) {
         tg_metrics_upstream_error(r->up_status == 429 ? "status_429" :
                                   r->up_status >= 500 ? "status_5xx" : "status_4xx");

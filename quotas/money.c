@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/buf.h"
+
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -107,10 +109,25 @@ int tg_money_format(int64_t nusd, char *buf, size_t n)
     bool neg = nusd < 0;
     uint64_t mag = neg ? (uint64_t)0 - (uint64_t)nusd : (uint64_t)nusd;
     char frac[TG_MONEY_DECIMALS + 1];
-    snprintf(frac, sizeof frac, "%09llu", (unsigned long long)(mag % per));
+    uint64_t f = mag % per;
+    for (int i = TG_MONEY_DECIMALS - 1; i >= 0; i--, f /= 10)
+        frac[i] = (char)('0' + f % 10);
+    frac[TG_MONEY_DECIMALS] = '\0';
     int keep = TG_MONEY_DECIMALS;
     while (keep > 2 && frac[keep - 1] == '0')
         keep--;
-    return snprintf(buf, n, "%s%llu.%.*s", neg ? "-" : "", (unsigned long long)(mag / per),
-                    keep, frac);
+    char whole[TG_INT_TEXT_SIZE];
+    size_t wl = tg_int_text((long long)(mag / per), whole);
+    size_t need = (neg ? 1 : 0) + wl + 1 + (size_t)keep; /* what snprintf would return */
+    if (n > need) {
+        char *p = buf;
+        if (neg)
+            *p++ = '-';
+        memcpy(p, whole, wl);
+        p[wl] = '.';
+        memcpy(p + wl + 1, frac, (size_t)keep);
+        p[wl + 1 + (size_t)keep] = '\0';
+        return (int)need;
+    }
+    return snprintf(buf, n, "%s%s.%.*s", neg ? "-" : "", whole, keep, frac);
 }

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "quotas/money.h"
 
 #define BUCKETS_INITIAL 16       /* hash buckets per shard at first (power of two) */
@@ -773,12 +774,22 @@ int tg_quota_no_price_message(const char *model, char *buf, size_t n)
 /* "12s", "1m0s" or "250ms", as OpenAI writes its reset headers. */
 static void duration_text(int64_t ms, char *buf, size_t n)
 {
-    if (ms < 1000)
-        snprintf(buf, n, "%" PRId64 "ms", ms);
-    else if (ms < 60000)
-        snprintf(buf, n, "%" PRId64 "s", (ms + 999) / 1000);
-    else
-        snprintf(buf, n, "%" PRId64 "m%" PRId64 "s", ms / 60000, (ms % 60000 + 999) / 1000);
+    /* the longest: 20 characters and "ms"; the "m" form has at most 15 + 1 + 2 + 1 */
+    _Static_assert(TG_QUOTA_HEADER_VALUE_SIZE >= TG_INT_TEXT_SIZE + 2, "room");
+    (void)n;
+    size_t len;
+    if (ms < 1000) {
+        len = tg_int_text(ms, buf);
+        memcpy(buf + len, "ms", 3);
+    } else if (ms < 60000) {
+        len = tg_int_text((ms + 999) / 1000, buf);
+        memcpy(buf + len, "s", 2);
+    } else {
+        len = tg_int_text(ms / 60000, buf);
+        buf[len++] = 'm';
+        len += tg_int_text((ms % 60000 + 999) / 1000, buf + len);
+        memcpy(buf + len, "s", 2);
+    }
 }
 
 int tg_quota_headers(const tg_quota_result *res, tg_quota_header out[TG_QUOTA_HEADERS_MAX])
@@ -798,9 +809,9 @@ int tg_quota_headers(const tg_quota_result *res, tg_quota_header out[TG_QUOTA_HE
         if (rates[j]->limit == TG_STORE_UNLIMITED)
             continue;
         out[n].name = names[j][0];
-        snprintf(out[n++].value, TG_QUOTA_HEADER_VALUE_SIZE, "%" PRId64, rates[j]->limit);
+        tg_int_text(rates[j]->limit, out[n++].value);
         out[n].name = names[j][1];
-        snprintf(out[n++].value, TG_QUOTA_HEADER_VALUE_SIZE, "%" PRId64, rates[j]->remaining);
+        tg_int_text(rates[j]->remaining, out[n++].value);
         out[n].name = names[j][2];
         duration_text(rates[j]->reset_ms, out[n++].value, TG_QUOTA_HEADER_VALUE_SIZE);
     }

@@ -79,7 +79,11 @@ __attribute__((warn_unused_result)) int tg_slots_clear(tg_slots *s, char *err, s
  * 0 (empty, torn or garbage).  Pure; the parser tg_slots_each uses (and the fuzz target). */
 size_t tg_slots_parse(const uint8_t *bytes, int64_t slot, const uint8_t **payload);
 
-/* CRC-32C (Castagnoli) of n bytes, continuing from `crc` (0 to start). */
+/* CRC-32C (Castagnoli) of n bytes, continuing from `crc` (0 to start): the CPU's
+ * instruction where it has one. */
 uint32_t tg_slots_crc32c(uint32_t crc, const void *data, size_t n);
+
+/* The same from a table, whatever the CPU (what tg_slots_crc32c falls back to; tests). */
+uint32_t tg_slots_crc32c_portable(uint32_t crc, const void *data, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
  * bytes of the database and its WAL, which must hold the hash of each secret and never the
  * secret itself).  Concurrency tests give each thread its own handle, as store.h asks. */
 #include <check.h>
+#include <limits.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "quotas/money.h"
 #include "common/sha256.h"
+#include "common/buf.h"
 #include "store/record_codec.h"
 #include "store/slot_file.h"
 #include "store/sqlite_walbuf.h"
@@ -240,6 +242,39 @@ START_TEST(money_format_table)
     ck_assert_int_eq(tg_money_format(INT64_C(12500000000), small, sizeof small), 5);
     ck_assert_str_eq(small, "12.");
     ck_assert_int_eq(tg_money_format(INT64_C(12500000000), NULL, 0), 5);
+}
+END_TEST
+
+/* tg_int_text prints as "%lld" does, at the edges and across the range; tg_str_copy as
+ * "%s" with a bound does, a NULL source being "". */
+START_TEST(int_text_and_copy)
+{
+    long long edge[] = {0, 1, -1, 9, 10, -10, 99, 100, 123456789, -987654321,
+                        LLONG_MAX, LLONG_MIN, LLONG_MIN + 1};
+    char got[TG_INT_TEXT_SIZE], want[32];
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+        size_t n = tg_int_text(edge[i], got);
+        snprintf(want, sizeof want, "%lld", edge[i]);
+        ck_assert_str_eq(got, want);
+        ck_assert_uint_eq(n, strlen(want));
+    }
+    for (long long v = 1; v < LLONG_MAX / 7; v = v * 7 + 3) {
+        tg_int_text(v, got);
+        snprintf(want, sizeof want, "%lld", v);
+        ck_assert_str_eq(got, want);
+        tg_int_text(-v, got);
+        snprintf(want, sizeof want, "%lld", -v);
+        ck_assert_str_eq(got, want);
+    }
+    char small[5];
+    ck_assert_uint_eq(tg_str_copy(small, sizeof small, "abcdefgh"), 4);
+    ck_assert_str_eq(small, "abcd");
+    ck_assert_uint_eq(tg_str_copy(small, sizeof small, "ab"), 2);
+    ck_assert_str_eq(small, "ab");
+    ck_assert_uint_eq(tg_str_copy(small, sizeof small, NULL), 0);
+    ck_assert_str_eq(small, "");
+    ck_assert_uint_eq(tg_str_copy(small, 1, "x"), 0);
+    ck_assert_str_eq(small, "");
 }
 END_TEST
 
@@ -1459,8 +1494,20 @@ START_TEST(slot_file_entries)
     fclose(f);
     ck_assert_int_eq(tg_slots_open(path, false, &s, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "not a tollgate reservations slot file"), "%s", err);
-    /* the checksum is CRC-32C: the standard check value */
+    /* the checksum is CRC-32C: the standard check value, and the CPU's instruction (where
+     * used) equal to the table, over every length and alignment, in pieces too */
     ck_assert_uint_eq(tg_slots_crc32c(0, "123456789", 9), 0xE3069283u);
+    ck_assert_uint_eq(tg_slots_crc32c_portable(0, "123456789", 9), 0xE3069283u);
+    uint8_t bytes[300];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (uint8_t)(i * 131 + 7);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 0; len + off <= sizeof bytes; len += 13) {
+            uint32_t a = tg_slots_crc32c(0, bytes + off, len);
+            ck_assert_uint_eq(a, tg_slots_crc32c_portable(0, bytes + off, len));
+            ck_assert_uint_eq(a, tg_slots_crc32c(tg_slots_crc32c(0, bytes + off, len / 2),
+                                                 bytes + off + len / 2, len - len / 2));
+        }
 }
 END_TEST
 
@@ -1805,6 +1852,7 @@ static Suite *store_suite(void)
     tcase_add_test(db, legacy_reservations_file_recovered);
     tcase_add_test(db, unreadable_reservation_refused);
     tcase_add_test(db, sha256_vectors);
+    tcase_add_test(db, int_text_and_copy);
     tcase_add_test(db, rollups_follow_the_ledger);
     tcase_add_test(db, rollups_equal_the_rows);
     suite_add_tcase(s, db);
