@@ -6,6 +6,7 @@
  * section per candidate-set, not per candidate). */
 #include "router/route.h"
 
+#include "common/buf.h"
 #include "router/count.h"
 
 #include <cjson/cJSON.h>
@@ -47,23 +48,11 @@ static void str_add(char *out, size_t n, size_t *len, const char *text)
     out[*len] = '\0';
 }
 
-/* v in decimal into buf (24 bytes); returns buf.  No printf: exclusion reasons are built
- * for every excluded candidate of every decision. */
-static const char *i64_text(int64_t v, char buf[24])
+/* v in decimal into buf (TG_INT_TEXT_SIZE bytes); returns buf.  No printf: exclusion
+ * reasons are built for every excluded candidate of every decision. */
+static const char *i64_text(int64_t v, char buf[TG_INT_TEXT_SIZE])
 {
-    char tmp[24];
-    int i = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[i++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    int j = 0;
-    if (v < 0)
-        buf[j++] = '-';
-    while (i)
-        buf[j++] = tmp[--i];
-    buf[j] = '\0';
+    tg_int_text(v, buf);
     return buf;
 }
 
