@@ -88,6 +88,14 @@ void tg_buf_reset(tg_buf *b)
         b->p[0] = '\0';
 }
 
+void tg_buf_rearm(tg_buf *b, size_t max, size_t keep)
+{
+    if (b->cap > keep)
+        tg_buf_free(b);
+    tg_buf_reset(b);
+    b->max = max;
+}
+
 void tg_buf_free(tg_buf *b)
 {
     free(b->p);

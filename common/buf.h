@@ -49,6 +49,11 @@ void tg_buf_consume(tg_buf *b, size_t n);
 /* Empties the buffer, keeping its memory. */
 void tg_buf_reset(tg_buf *b);
 
+/* Empties the buffer with a new limit, keeping its memory when it holds at most `keep`
+ * bytes (freeing it otherwise): a buffer kept for reuse by a pooled owner.  b must have
+ * been initialized (or zeroed). */
+void tg_buf_rearm(tg_buf *b, size_t max, size_t keep);
+
 /* Frees the memory; the buffer is empty and reusable with the same max. */
 void tg_buf_free(tg_buf *b);
 

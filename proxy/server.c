@@ -81,6 +81,7 @@
                                                        server's own limit may be lower) */
 #define TG_EASY_POOL 64                             /* idle libcurl handles kept per worker */
 #define TG_REQ_POOL 64                              /* freed requests kept per worker */
+#define TG_REQ_POOL_BUF_KEEP (64 * 1024) /* a pooled request keeps body/answer buffers <= this */
 #define TG_PARKED_MAX 64                            /* idle upstream sockets left in a
                                                        worker's epoll set (see on_curl_socket) */
 #define TG_KEY_CACHE_SLOTS 1024                     /* per worker, power of two */
@@ -260,6 +261,22 @@ static const char *header(struct MHD_Connection *con, const char *name)
  * 4096 requests in one microsecond to repeat one), and time-ordered, so the ledger's rows
  * land at the right edge of its primary key: a batch of records dirties a few pages, not
  * one random page per row as random ids did.  Also steps the worker's random state. */
+/* "req_" + us as 13 hex digits + seq as 3 + worker as 4 (as printf's "%013llx%03x%04x"),
+ * into out (n >= 25 bytes; less: cut). */
+static void hex_id(char *out, size_t n, uint64_t us, unsigned seq, unsigned idx)
+{
+    static const char digits[] = "0123456789abcdef";
+    char id[25] = "req_";
+    for (int i = 0; i < 13; i++)
+        id[4 + i] = digits[(us >> (4 * (12 - i))) & 0xf];
+    for (int i = 0; i < 3; i++)
+        id[17 + i] = digits[(seq >> (4 * (2 - i))) & 0xf];
+    for (int i = 0; i < 4; i++)
+        id[20 + i] = digits[(idx >> (4 * (3 - i))) & 0xf];
+    id[24] = '\0';
+    tg_str_copy(out, n, id);
+}
+
 static void new_request_id(worker *w, char *out, size_t n)
 {
     w->rng ^= w->rng << 13;
@@ -270,8 +287,8 @@ static void new_request_id(worker *w, char *out, size_t n)
         w->id_us = us;
     else if ((++w->id_seq & 0xfff) == 0)
         w->id_us++; /* a full microsecond's worth: borrow the next one */
-    snprintf(out, n, "req_%013llx%03x%04x", (unsigned long long)w->id_us & 0xfffffffffffffULL,
-             w->id_seq & 0xfff, (unsigned)w->idx & 0xffff);
+    hex_id(out, n, (uint64_t)w->id_us & 0xfffffffffffffULL, w->id_seq & 0xfff,
+           (unsigned)w->idx & 0xffff);
 }
 
 static void list_add(worker *w, tg_req *r)
@@ -491,7 +508,10 @@ static size_t on_up_header(char *data, size_t size, size_t n, void *userp)
         if (nlen == strlen(hop[i]) && strncasecmp(data, hop[i], nlen) == 0)
             return len;
     if (nlen == 12 && strncasecmp(data, "content-type", 12) == 0) {
-        snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(end - v), v);
+        size_t vn = (size_t)(end - v) < sizeof r->content_type ? (size_t)(end - v)
+                                                                 : sizeof r->content_type - 1;
+        memcpy(r->content_type, v, vn);
+        r->content_type[vn] = '\0';
         return len;
     }
     if (tg_buf_printf(&r->pass_headers, "%.*s: %.*s\n", (int)nlen, data, (int)(end - v), v) !=
@@ -632,9 +652,9 @@ static void upstream_url(const char *base, const char *path, char *out, size_t n
     const char *scheme = strstr(base, "://");
     const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
     if (slash && slash[1] && strncmp(path, "/v1/", 4) == 0)
-        snprintf(out, n, "%s%s", base, path + 3);
-    else
-        snprintf(out, n, "%s%s", base, path);
+        path += 3;
+    size_t len = tg_str_copy(out, n, base);
+    tg_str_copy(out + len, n - len, path);
 }
 
 static int on_curl_close(void *userp, curl_socket_t s);
@@ -1153,7 +1173,7 @@ static cJSON *parse_request(tg_req *r, enum MHD_Result *ret)
                           "you must provide a model parameter");
         return NULL;
     }
-    snprintf(r->requested_model, sizeof r->requested_model, "%s", model->valuestring);
+    tg_str_copy(r->requested_model, sizeof r->requested_model, model->valuestring);
     tg_count_kind kind = (tg_count_kind)r->ep; /* TG_EP_* mirrors the count kinds */
     tg_count_result cr;
     char err[256];
@@ -1512,7 +1532,9 @@ static tg_req *req_new(worker *w)
     if (!w->nspare)
         return calloc(1, sizeof(tg_req));
     tg_req *r = w->spare[--w->nspare];
+    tg_buf body = r->body, out = r->out; /* their memory is kept for reuse */
     memset(r, 0, sizeof *r);
+    r->body = body, r->out = out;
     return r;
 }
 
@@ -1533,8 +1555,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r->wall_start_us = wall_us();
         r->t_first_byte = -1;
         r->path = url;
-        tg_buf_init(&r->body, w->cfg->max_body_bytes);
-        tg_buf_init(&r->out, TG_MAX_UPSTREAM_RESPONSE);
+        tg_buf_rearm(&r->body, w->cfg->max_body_bytes, TG_REQ_POOL_BUF_KEEP);
+        tg_buf_rearm(&r->out, TG_MAX_UPSTREAM_RESPONSE, TG_REQ_POOL_BUF_KEEP);
         tg_buf_init(&r->in, TG_MAX_SSE_EVENT);
         tg_buf_init(&r->pass_headers, TG_MAX_PASS_HEADERS);
         tg_buf_init(&r->sse.delivered, TG_MAX_DELIVERED_TEXT);
@@ -1690,8 +1712,6 @@ static void req_free(tg_req *r)
 {
     list_del(r->w, r);
     unwatch_client(r);
-    tg_buf_free(&r->body);
-    tg_buf_free(&r->out);
     tg_buf_free(&r->in);
     tg_buf_free(&r->pass_headers);
     tg_buf_free(&r->sse.delivered);
@@ -1699,10 +1719,15 @@ static void req_free(tg_req *r)
     cJSON_Delete(r->pending);
     tg_route_release(r->snap);
     worker *w = r->w;
-    if (w->nspare < TG_REQ_POOL)
+    if (w->nspare < TG_REQ_POOL) {
+        tg_buf_rearm(&r->body, 0, TG_REQ_POOL_BUF_KEEP); /* kept, up to a size */
+        tg_buf_rearm(&r->out, 0, TG_REQ_POOL_BUF_KEEP);
         w->spare[w->nspare++] = r;
-    else
+    } else {
+        tg_buf_free(&r->body);
+        tg_buf_free(&r->out);
         free(r);
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
@@ -2306,8 +2331,12 @@ static void worker_free(worker *w)
     while (w->nparked) /* none left normally */
         free(w->parked[--w->nparked]);
     free_dead(w);
-    while (w->nspare)
-        free(w->spare[--w->nspare]);
+    while (w->nspare) {
+        tg_req *r = w->spare[--w->nspare];
+        tg_buf_free(&r->body);
+        tg_buf_free(&r->out);
+        free(r);
+    }
     if (w->epfd > 0)
         close(w->epfd);
     for (int i = 0; i < TG_CONFIG_MAX_PROVIDERS; i++)

@@ -61,6 +61,8 @@
  *   references. */
 #include "router/count.h"
 
+#include "common/buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,13 +126,15 @@ typedef struct {
 static size_t path_add(cctx *c, const char *sep, const char *key, int index)
 {
     size_t mark = c->plen, room = sizeof c->path - c->plen;
-    int n;
-    if (key)
-        n = snprintf(c->path + c->plen, room, "%s%s", c->plen ? sep : "", key);
-    else
-        n = snprintf(c->path + c->plen, room, "[%d]", index);
-    if (n > 0)
-        c->plen += (size_t)n < room ? (size_t)n : room - 1;
+    if (key) {
+        size_t s = c->plen ? tg_str_copy(c->path + c->plen, room, sep) : 0;
+        c->plen += s + tg_str_copy(c->path + c->plen + s, room - s, key);
+        return mark;
+    }
+    char num[TG_INT_TEXT_SIZE + 2] = "[";
+    size_t k = 1 + tg_int_text(index, num + 1);
+    num[k++] = ']', num[k] = '\0';
+    c->plen += tg_str_copy(c->path + c->plen, room, num);
     return mark;
 }
 
