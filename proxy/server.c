@@ -173,6 +173,7 @@ typedef struct tg_req {
     tg_buf out;          /* bytes for the client */
     tg_sse_state sse;
     tg_usage usage;
+    bool usage_unread;         /* a 200 JSON answer whose usage is read at settlement */
     /* response decided by tollgate (errors) */
     int status;
     /* client socket watch */
@@ -1695,6 +1696,10 @@ static void finish_attempt(tg_req *r, int status, const tg_usage *u, bool estima
 
 static void settle_and_record(tg_req *r)
 {
+    if (r->usage_unread) { /* the answer as the upstream sent it: r->out is untouched */
+        r->usage_unread = false;
+        tg_dialect_usage_of(r->dialect, r->out.p ? r->out.p : "", r->out.len, &r->usage);
+    }
     bool estimated;
     tg_usage u = attempt_usage(r, &estimated);
     if (r->t_up_start)
@@ -1787,6 +1792,7 @@ static void reset_attempt(tg_req *r)
     r->content_type[0] = '\0';
     r->t_first_byte = -1;
     memset(&r->usage, 0, sizeof r->usage);
+    r->usage_unread = false;
     memset(&r->sse.usage, 0, sizeof r->sse.usage);
     r->sse.done = false;
     tg_buf_reset(&r->pass_headers);
@@ -1888,7 +1894,10 @@ static void upstream_finished(tg_req *r, CURLcode res)
                                                                           : "broken");
         }
     } else if (res == CURLE_OK && r->up_status == 200) {
-        tg_dialect_usage_of(r->dialect, r->out.p ? r->out.p : "", r->out.len, &r->usage);
+        if (r->xlate) /* read now: the answer is about to be rewritten for the client */
+            tg_dialect_usage_of(r->dialect, r->out.p ? r->out.p : "", r->out.len, &r->usage);
+        else /* read at settlement, once the answer has gone out (off the latency path) */
+            r->usage_unread = true;
     } else if (res == CURLE_OK) {
         tg_metrics_upstream_error(r->up_status == 429 ? "status_429" :
                                   r->up_status >= 500 ? "status_5xx" : "status_4xx");
