@@ -335,7 +335,7 @@ int main(int argc, char **argv)
     printf("  %-58s %10.0f rows/s\n", "baseline: raw insert, 1000 rows per transaction",
            median(rb, runs));
     printf("  %-58s %10.0f settled requests/s (2 rows each)\n",
-           "tollgate: reserve -> durable notice -> settle, 2 workers", median(lr, runs));
+           "tollgate: reserve (durable) -> settle, 2 workers", median(lr, runs));
     printf("In memory, ns per request (median of %d runs, %d requests each):\n", runs, MEM_OPS);
     printf("  %-58s %10.0f ns\n", "baseline: 2 x mutex lock/unlock, uncontended", median(floor_ns, runs));
     printf("  %-58s %10.0f ns\n", "tollgate: reserve + settle, 1 thread", median(m1, runs));
