@@ -8,7 +8,6 @@
 #include "quotas/money.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -116,18 +115,15 @@ int tg_money_format(int64_t nusd, char *buf, size_t n)
     int keep = TG_MONEY_DECIMALS;
     while (keep > 2 && frac[keep - 1] == '0')
         keep--;
-    char whole[TG_INT_TEXT_SIZE];
-    size_t wl = tg_int_text((long long)(mag / per), whole);
-    size_t need = (neg ? 1 : 0) + wl + 1 + (size_t)keep; /* what snprintf would return */
-    if (n > need) {
-        char *p = buf;
-        if (neg)
-            *p++ = '-';
-        memcpy(p, whole, wl);
-        p[wl] = '.';
-        memcpy(p + wl + 1, frac, (size_t)keep);
-        p[wl + 1 + (size_t)keep] = '\0';
-        return (int)need;
-    }
-    return snprintf(buf, n, "%s%s.%.*s", neg ? "-" : "", whole, keep, frac);
+    char text[TG_MONEY_FMT_SIZE]; /* "-" 10 digits "." 9 digits: it always fits */
+    size_t len = neg ? 1 : 0;
+    text[0] = '-';
+    len += tg_int_text((long long)(mag / per), text + len);
+    text[len++] = '.';
+    memcpy(text + len, frac, (size_t)keep);
+    len += (size_t)keep;
+    text[len] = '\0';
+    if (n) /* cut to n - 1 bytes, as snprintf, which returns the whole length too */
+        tg_str_copy(buf, n, text);
+    return (int)len;
 }

@@ -772,11 +772,10 @@ int tg_quota_no_price_message(const char *model, char *buf, size_t n)
 }
 
 /* "12s", "1m0s" or "250ms", as OpenAI writes its reset headers. */
-static void duration_text(int64_t ms, char *buf, size_t n)
+static void duration_text(int64_t ms, char *buf)
 {
     /* the longest: 20 characters and "ms"; the "m" form has at most 15 + 1 + 2 + 1 */
     _Static_assert(TG_QUOTA_HEADER_VALUE_SIZE >= TG_INT_TEXT_SIZE + 2, "room");
-    (void)n;
     size_t len;
     if (ms < 1000) {
         len = tg_int_text(ms, buf);
@@ -813,7 +812,7 @@ int tg_quota_headers(const tg_quota_result *res, tg_quota_header out[TG_QUOTA_HE
         out[n].name = names[j][1];
         tg_int_text(rates[j]->remaining, out[n++].value);
         out[n].name = names[j][2];
-        duration_text(rates[j]->reset_ms, out[n++].value, TG_QUOTA_HEADER_VALUE_SIZE);
+        duration_text(rates[j]->reset_ms, out[n++].value);
     }
     assert(n <= TG_QUOTA_HEADERS_MAX);
     return n;
